@@ -1,0 +1,33 @@
+"""The container credential wire format, exactly as every AWS SDK accepts it (see docs/ecs-protocol in design).
+
+Success: status 200, JSON with AccessKeyId, SecretAccessKey, Token, Expiration (RFC 3339 with ``Z``), AccountId as a
+string, RoleArn. Errors: ``{"code", "message"}`` in the ECS agent's format, with a message for a person. Pure: no
+I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .clock import rfc3339
+from .credentials import RoleCredentials
+
+CONTENT_TYPE = "application/json"
+
+
+def credentials_body(credentials: RoleCredentials) -> bytes:
+    document = {
+        "AccessKeyId": credentials.access_key_id,
+        "SecretAccessKey": credentials.secret_access_key,
+        "Token": credentials.session_token,
+        "Expiration": rfc3339(credentials.expiration),
+    }
+    if credentials.account_id:
+        document["AccountId"] = credentials.account_id
+    if credentials.role_arn:
+        document["RoleArn"] = credentials.role_arn
+    return json.dumps(document).encode()
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message}).encode()

@@ -1,0 +1,133 @@
+"""The one exception tree of govuk-imds.
+
+Every failure a person can cause or meet is a ``GovukImdsError`` whose ``str()`` is a single line that says what
+happened and what to type next. The CLI catches the root once and prints that line; the web layer maps a few of
+them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
+
+    GovukImdsError
+    ├── ConfigError                 a config file or profile is wrong (names file, profile and key)
+    │   └── UnknownEnvironment      no such environment in the AWS config
+    ├── InvalidInput                something typed or piped in has the wrong shape (MFA code, key pair)
+    ├── KeyStoreError               the OS keyring
+    │   ├── KeyringUnavailable      no usable secure backend, locked, or not answering
+    │   └── NoKeyStored             no key pair for that source profile
+    ├── StsError                    AWS STS said no, or could not be reached
+    │   ├── MfaCodeRefused          wrong or already-used MFA code
+    │   ├── LongTermKeyRejected     the stored key pair is not valid
+    │   ├── SessionRejected         the MFA session can no longer assume the role (fatal: lock)
+    │   └── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
+    ├── EnvironmentLocked           no MFA session for the environment
+    ├── CredentialsUnavailable      unlocked, but nothing valid to serve right now
+    ├── DaemonError                 the daemon process itself
+    │   ├── DaemonNotRunning
+    │   ├── AlreadyRunning
+    │   ├── PortInUse
+    │   └── UnsafeRuntimeDir        runtime dir or file with the wrong owner, mode or type
+    └── ControlError                the control channel answered with an error
+"""
+
+from __future__ import annotations
+
+
+class GovukImdsError(Exception):
+    """Root of every error govuk-imds raises on purpose. ``str()`` is one line for a person."""
+
+    exit_code = 1
+
+
+class ConfigError(GovukImdsError):
+    exit_code = 2
+
+
+class UnknownEnvironment(ConfigError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        hint = f"known: {', '.join(known)}" if known else "none is defined yet"
+        super().__init__(
+            f"unknown environment {name!r} ({hint}); add a [profile govuk-{name}] with role_arn, "
+            "mfa_serial and source_profile to your AWS config"
+        )
+
+
+class InvalidInput(GovukImdsError):
+    exit_code = 2
+
+
+class KeyStoreError(GovukImdsError):
+    exit_code = 3
+
+
+class KeyringUnavailable(KeyStoreError):
+    pass
+
+
+class NoKeyStored(KeyStoreError):
+    def __init__(self, source_profile: str) -> None:
+        self.source_profile = source_profile
+        super().__init__(
+            f"no access key is stored for source profile {source_profile!r}; run `govuk-imds add {source_profile}`"
+        )
+
+
+class StsError(GovukImdsError):
+    exit_code = 4
+
+
+class MfaCodeRefused(StsError):
+    pass
+
+
+class LongTermKeyRejected(StsError):
+    pass
+
+
+class SessionRejected(StsError):
+    """The MFA session can no longer be used (AccessDenied, ExpiredToken, ...): lock, do not retry."""
+
+
+class StsUnavailable(StsError):
+    """A transient failure: worth retrying with backoff."""
+
+
+class EnvironmentLocked(GovukImdsError):
+    exit_code = 5
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        self.name = name
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"environment {name!r} is locked{why}; run `govuk-imds unlock {name}`")
+
+
+class CredentialsUnavailable(GovukImdsError):
+    exit_code = 6
+
+
+class DaemonError(GovukImdsError):
+    exit_code = 7
+
+
+class DaemonNotRunning(DaemonError):
+    def __init__(self) -> None:
+        super().__init__("the govuk-imds daemon is not running; run `govuk-imds start`")
+
+
+class AlreadyRunning(DaemonError):
+    def __init__(self, pid: object) -> None:
+        super().__init__(f"govuk-imds is already running (pid {pid}); `govuk-imds stop` stops it")
+
+
+class PortInUse(DaemonError):
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(
+            f"port {port} on 127.0.0.1 is already in use by another program; stop it, "
+            "or set `port = <other>` in your govuk-imds config.toml"
+        )
+
+
+class UnsafeRuntimeDir(DaemonError):
+    pass
+
+
+class ControlError(GovukImdsError):
+    exit_code = 8

@@ -1,0 +1,125 @@
+"""Where govuk-imds keeps its runtime files, and how it writes them safely.
+
+The runtime dir holds the control socket, the token files and a small state file (pid, port). It must be a real
+directory owned by the user with mode 0700; files are 0600, written atomically (a private temporary file renamed
+into place, so no moment exists at a wider mode) and never through a symlink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UnsafeRuntimeDir
+
+APP = "govuk-imds"
+
+
+@dataclass(frozen=True)
+class RuntimePaths:
+    root: Path
+
+    @property
+    def control_socket(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def tokens_dir(self) -> Path:
+        return self.root / "tokens"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "daemon.log"
+
+    def token_file(self, environment: str) -> Path:
+        return self.tokens_dir / environment
+
+
+def default_runtime_dir(environ: Mapping[str, str]) -> Path:
+    """``$XDG_RUNTIME_DIR/govuk-imds`` on Linux; a per-user temporary directory elsewhere."""
+    explicit = environ.get("GOVUK_IMDS_RUNTIME_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return Path(xdg) / APP
+    if sys.platform == "darwin" and environ.get("TMPDIR"):
+        # macOS gives each user a private 0700 $TMPDIR under /var/folders.
+        return Path(environ["TMPDIR"]) / APP
+    # Last resort: checked to be ours and 0700 before use, so a squatter's directory is refused.
+    return Path("/tmp") / f"{APP}-{os.getuid()}"  # noqa: S108
+
+
+def default_config_file(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("GOVUK_IMDS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "darwin":
+        base = Path(environ.get("HOME", "~")).expanduser() / "Library" / "Application Support"
+    else:
+        base = Path(environ.get("XDG_CONFIG_HOME") or Path(environ.get("HOME", "~")).expanduser() / ".config")
+    return base / APP / "config.toml"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` with mode 0700 if needed; refuse one that is a symlink, not ours, or open to others."""
+    try:
+        path.mkdir(mode=0o700, parents=False)
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass
+    check_private(path, directory=True)
+
+
+def check_private(path: Path, *, directory: bool) -> None:
+    info = path.lstat()
+    kind_ok = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    if not kind_ok:
+        what = "a directory" if directory else "a regular file"
+        raise UnsafeRuntimeDir(f"{path} is not {what} (a symlink or something else); remove it and try again")
+    if info.st_uid != os.getuid():
+        raise UnsafeRuntimeDir(f"{path} belongs to uid {info.st_uid}, not to you; remove it and try again")
+    if info.st_mode & 0o077:
+        wanted = "0700" if directory else "0600"
+        raise UnsafeRuntimeDir(
+            f"{path} has mode {stat.S_IMODE(info.st_mode):04o}; run `chmod {wanted} {path}` and try again"
+        )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the first byte, replacing any old file in one step."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    descriptor = os.open(temporary, flags, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)  # rename() replaces a symlink itself, never what it points at
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def read_private(path: Path) -> bytes:
+    """Read a file we wrote, refusing symlinks and files others could have written or read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
+            raise UnsafeRuntimeDir(f"{path} is not a private file of yours; remove it and try again")
+        return handle.read()

@@ -1,0 +1,301 @@
+"""One object per daemon: the environments, their sessions, single-flight rotation, lock and unlock.
+
+The request path (``credentials_for``) reads the aiocache in-memory cache and judges expiry on the wall clock; it
+never waits for STS while valid credentials exist. Renewals run as background tasks, at most one per environment.
+The session policy itself lives in ``session.py``; this module only acts on it. STS is reached through the
+``CredentialIssuer`` protocol, so tests drive the service with any issuer and a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aiocache import SimpleMemoryCache
+
+from .clock import Clock, rfc3339
+from .config import EnvironmentSpec
+from .credentials import MfaSession, RoleCredentials, TemporaryCredentials
+from .errors import CredentialsUnavailable, EnvironmentLocked, GovukImdsError, SessionRejected, UnknownEnvironment
+from .session import (
+    MIN_SERVED_LIFETIME,
+    InvalidTransition,
+    Locked,
+    RenewalFailed,
+    RenewalStarted,
+    RoleAssumed,
+    Session,
+    State,
+    Unlocked,
+    ending_soon,
+    has_ended,
+    next_wakeup,
+    renewal_due,
+    retry_delay,
+)
+
+log = logging.getLogger(__name__)
+
+#: The longest the maintenance loop sleeps: after a laptop wakes, asyncio's monotonic timers are late by the
+#: length of the sleep, so the wall clock is looked at again at least this often.
+MAX_SLEEP_SECONDS = 30.0
+#: How long a request with nothing valid to serve may wait for a renewal already under way (SDKs time out at 1 s).
+REQUEST_WAIT_SECONDS = 0.8
+
+
+class CredentialIssuer(Protocol):
+    async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials: ...
+
+
+@dataclass
+class _Environment:
+    spec: EnvironmentSpec
+    session: Session = field(default_factory=Session)
+    last_served: datetime | None = None
+    renewal: asyncio.Task[None] | None = None
+
+
+class Service:
+    def __init__(
+        self,
+        issuer: CredentialIssuer,
+        clock: Clock,
+        *,
+        rotation_margin: timedelta,
+        on_lock: Callable[[str], None] | None = None,
+        jitter: Callable[[], float] = random.random,
+        request_wait: float = REQUEST_WAIT_SECONDS,
+    ) -> None:
+        self._issuer = issuer
+        self._clock = clock
+        self._margin = rotation_margin
+        self._on_lock = on_lock
+        self._jitter = jitter
+        self._request_wait = request_wait
+        self._environments: dict[str, _Environment] = {}
+        # The served copy of each environment's role credentials; its TTL ends when they stop being servable.
+        self._cache = SimpleMemoryCache(timeout=None)
+        self._wake = asyncio.Event()
+
+    # -- environments -------------------------------------------------------------------------------------------
+
+    def set_environments(self, specs: Mapping[str, EnvironmentSpec]) -> None:
+        """Adopt the environments from the AWS config; sessions of environments that stay are kept."""
+        for name, spec in specs.items():
+            existing = self._environments.get(name)
+            if existing is None:
+                self._environments[name] = _Environment(spec)
+            else:
+                existing.spec = spec
+
+    def knows(self, name: str) -> bool:
+        return name in self._environments
+
+    def names(self) -> list[str]:
+        return sorted(self._environments)
+
+    # -- the request path -----------------------------------------------------------------------------------------
+
+    async def credentials_for(self, name: str) -> RoleCredentials:
+        environment = self._environments.get(name)
+        if environment is None:
+            raise UnknownEnvironment(name, self.names())
+        now = self._clock.now()
+        cached: RoleCredentials | None = await self._cache.get(name)
+        session = environment.session
+        if session.state is State.LOCKED:
+            raise EnvironmentLocked(name, session.problem)
+        if cached is not None and _still_servable(cached, session, now):
+            environment.last_served = now
+            return cached
+        if has_ended(session, now):
+            await self.lock(name, "the MFA session ended")
+            raise EnvironmentLocked(name, "the MFA session ended")
+        # Nothing valid (the laptop slept, or STS has been failing): renew if policy allows, wait briefly.
+        if environment.renewal is None and renewal_due(session, now, self._margin):
+            self._start_renewal(name, environment)
+        if environment.renewal is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(environment.renewal), self._request_wait)
+        now = self._clock.now()
+        session = environment.session
+        fresh = session.credentials
+        if fresh is not None and session.state is not State.LOCKED and _still_servable(fresh, session, now):
+            environment.last_served = now
+            return fresh
+        if session.state is State.LOCKED:
+            raise EnvironmentLocked(name, session.problem)
+        if session.ends_at is not None and session.ends_at - now < MIN_SERVED_LIFETIME:
+            raise CredentialsUnavailable(
+                f"the MFA session for {name!r} ends in under 15 minutes; run `govuk-imds unlock {name}`"
+            )
+        problem = session.problem or "renewing them now"
+        raise CredentialsUnavailable(
+            f"no valid credentials for {name!r} yet ({problem}); retrying automatically, see `govuk-imds status`"
+        )
+
+    # -- unlock, lock ---------------------------------------------------------------------------------------------
+
+    async def unlock(self, spec: EnvironmentSpec, mfa_session: MfaSession, ends_at: datetime) -> dict[str, Any]:
+        """Take an MFA session, assume the role with it at once, and report how that went."""
+        environment = self._environments.setdefault(spec.name, _Environment(spec))
+        environment.spec = spec
+        await self._cancel_renewal(environment)
+        environment.session = environment.session.apply(Unlocked(mfa_session, ends_at))
+        task = self._start_renewal(spec.name, environment)
+        await asyncio.shield(task)
+        self._wake.set()
+        return self._describe(spec.name, environment, self._clock.now())
+
+    async def lock(self, name: str, reason: str = "locked by you") -> bool:
+        environment = self._environments.get(name)
+        if environment is None:
+            raise UnknownEnvironment(name, self.names())
+        await self._cancel_renewal(environment)
+        was_unlocked = environment.session.state is not State.LOCKED
+        environment.session = environment.session.apply(Locked(reason))
+        await self._cache.delete(name)
+        if self._on_lock is not None:
+            self._on_lock(name)
+        if was_unlocked:
+            log.info("%s locked: %s", name, reason)
+        return was_unlocked
+
+    async def lock_all(self, reason: str = "locked by you") -> list[str]:
+        return [name for name in self.names() if await self.lock(name, reason)]
+
+    # -- background maintenance -----------------------------------------------------------------------------------
+
+    async def tick(self) -> datetime | None:
+        """Lock ended sessions, start due renewals; return when something may next be due."""
+        now = self._clock.now()
+        upcoming: list[datetime] = []
+        for name, environment in list(self._environments.items()):
+            if has_ended(environment.session, now):
+                await self.lock(name, "the MFA session ended")
+                continue
+            if environment.renewal is None and renewal_due(environment.session, now, self._margin):
+                self._start_renewal(name, environment)
+            moment = next_wakeup(environment.session, now, self._margin)
+            if moment is not None:
+                upcoming.append(moment)
+        return min(upcoming) if upcoming else None
+
+    async def run(self) -> None:
+        """The maintenance loop: a task the daemon starts, then cancels and awaits on shutdown."""
+        while True:
+            next_at = await self.tick()
+            delay = MAX_SLEEP_SECONDS
+            if next_at is not None:
+                delay = min(MAX_SLEEP_SECONDS, max(0.05, (next_at - self._clock.now()).total_seconds()))
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def close(self) -> None:
+        for environment in self._environments.values():
+            await self._cancel_renewal(environment)
+            environment.session = Session(problem="the daemon stopped")
+        await self._cache.clear()
+
+    # -- status ---------------------------------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        now = self._clock.now()
+        return [self._describe(name, self._environments[name], now) for name in self.names()]
+
+    def _describe(self, name: str, environment: _Environment, now: datetime) -> dict[str, Any]:
+        session = environment.session
+        credentials = session.credentials
+        return {
+            "environment": name,
+            "state": session.state.value,
+            "session_ends": _iso(session.ends_at),
+            "credentials_expire": _iso(credentials.expiration if credentials else None),
+            "last_served": _iso(environment.last_served),
+            "problem": session.problem,
+            "ending_soon": ending_soon(session, now),
+            "role_arn": environment.spec.role_arn,
+        }
+
+    # -- renewal --------------------------------------------------------------------------------------------------
+
+    def _start_renewal(self, name: str, environment: _Environment) -> asyncio.Task[None]:
+        if environment.renewal is None:
+            environment.renewal = asyncio.get_running_loop().create_task(self._renew(name, environment))
+        return environment.renewal
+
+    async def _cancel_renewal(self, environment: _Environment) -> None:
+        task, environment.renewal = environment.renewal, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew(self, name: str, environment: _Environment) -> None:
+        try:
+            if environment.session.state in (State.ACTIVE, State.DEGRADED):
+                environment.session = environment.session.apply(RenewalStarted())
+            mfa_session = environment.session.mfa_session
+            if mfa_session is None:
+                return
+            try:
+                credentials = await self._issuer.assume_role(mfa_session, environment.spec)
+            except SessionRejected as exc:
+                environment.renewal = None
+                await self.lock(name, str(exc))
+                return
+            except GovukImdsError as exc:
+                self._record_failure(name, environment, str(exc))
+                return
+            except Exception as exc:  # an adapter bug must not kill the environment's renewals for good
+                log.exception("unexpected error while renewing %s", name)
+                self._record_failure(name, environment, f"internal error: {type(exc).__name__}")
+                return
+            try:
+                environment.session = environment.session.apply(RoleAssumed(credentials))
+            except InvalidTransition:
+                return  # locked or re-unlocked meanwhile: these credentials belong to a session that is gone
+            await self._cache_credentials(name, environment)
+            log.info("%s: role credentials renewed, valid until %s", name, rfc3339(credentials.expiration))
+        finally:
+            if environment.renewal is asyncio.current_task():
+                environment.renewal = None
+            self._wake.set()
+
+    def _record_failure(self, name: str, environment: _Environment, reason: str) -> None:
+        now = self._clock.now()
+        retry_at = now + retry_delay(environment.session.failures, self._jitter())
+        try:
+            environment.session = environment.session.apply(RenewalFailed(reason, retry_at))
+        except InvalidTransition:
+            return
+        log.warning("%s: could not renew role credentials (%s); retrying at %s", name, reason, rfc3339(retry_at))
+
+    async def _cache_credentials(self, name: str, environment: _Environment) -> None:
+        session, credentials = environment.session, environment.session.credentials
+        if credentials is None or session.ends_at is None:
+            return
+        servable_until = min(credentials.expiration - MIN_SERVED_LIFETIME, session.ends_at)
+        ttl = (servable_until - self._clock.now()).total_seconds()
+        if ttl > 0:
+            await self._cache.set(name, credentials, ttl=ttl)
+        else:
+            await self._cache.delete(name)
+
+
+def _still_servable(credentials: RoleCredentials, session: Session, now: datetime) -> bool:
+    """Judged on the wall clock at every request: the cache's own TTL stops while a laptop sleeps."""
+    if session.ends_at is None or now >= session.ends_at:
+        return False
+    return credentials.expiration - now >= MIN_SERVED_LIFETIME
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return rfc3339(moment) if moment is not None else None

@@ -1,0 +1,186 @@
+"""The life of one environment's session, as a pure state machine and a rotation policy.
+
+No I/O, no asyncio, no clock of its own: every function takes ``now``. The service feeds events in and acts on
+what the policy says. An illegal event raises ``InvalidTransition`` and, because sessions are immutable, leaves the
+state exactly as it was.
+
+    locked ──Unlocked──▶ unlocking ──RoleAssumed──▶ active ──RenewalStarted──▶ rotating
+                             │                        ▲                          │
+                             └──RenewalFailed──▶ degraded ◀──RenewalFailed───────┘
+                                                     │    (RoleAssumed: back to active)
+    any state ──Locked──▶ locked          any unlocked state ──Unlocked──▶ unlocking
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from .credentials import MfaSession, RoleCredentials
+
+#: Served credentials always have at least this long left: below it botocore refreshes on every call, and below
+#: ten minutes it refuses freshly fetched credentials as "still expired".
+MIN_SERVED_LIFETIME = timedelta(minutes=15)
+#: ``status`` warns when an MFA session has less than this left, so the user can unlock when it suits them.
+SESSION_ENDING_WARNING = timedelta(minutes=15)
+RETRY_BASE = timedelta(seconds=2)
+RETRY_CAP = timedelta(minutes=2)
+
+
+class State(enum.Enum):
+    LOCKED = "locked"
+    UNLOCKING = "unlocking"
+    ACTIVE = "active"
+    ROTATING = "rotating"
+    DEGRADED = "degraded"
+
+
+class InvalidTransition(Exception):
+    """An event that makes no sense in the current state (a bug, or a stale result to discard)."""
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    mfa_session: MfaSession
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class RenewalStarted:
+    pass
+
+
+@dataclass(frozen=True)
+class RoleAssumed:
+    credentials: RoleCredentials
+
+
+@dataclass(frozen=True)
+class RenewalFailed:
+    reason: str
+    retry_at: datetime
+
+
+@dataclass(frozen=True)
+class Locked:
+    reason: str
+
+
+Event = Unlocked | RenewalStarted | RoleAssumed | RenewalFailed | Locked
+
+_UNLOCKED_STATES = (State.UNLOCKING, State.ACTIVE, State.ROTATING, State.DEGRADED)
+
+TRANSITIONS: dict[tuple[State, type[Event]], State] = {
+    (State.LOCKED, Unlocked): State.UNLOCKING,
+    **{(state, Unlocked): State.UNLOCKING for state in _UNLOCKED_STATES},
+    (State.UNLOCKING, RoleAssumed): State.ACTIVE,
+    (State.UNLOCKING, RenewalFailed): State.DEGRADED,
+    (State.ACTIVE, RenewalStarted): State.ROTATING,
+    (State.DEGRADED, RenewalStarted): State.ROTATING,
+    (State.ROTATING, RoleAssumed): State.ACTIVE,
+    (State.ROTATING, RenewalFailed): State.DEGRADED,
+    **{(state, Locked): State.LOCKED for state in (State.LOCKED, *_UNLOCKED_STATES)},
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    state: State = State.LOCKED
+    mfa_session: MfaSession | None = None
+    #: When the environment locks by itself: the MFA session's end, or sooner if configured.
+    ends_at: datetime | None = None
+    credentials: RoleCredentials | None = None
+    #: Why the session is degraded, or why it was last locked.
+    problem: str | None = None
+    failures: int = 0
+    retry_at: datetime | None = None
+
+    def apply(self, event: Event) -> Session:
+        """Return the session after ``event``; raise ``InvalidTransition`` if it is not allowed now."""
+        target = TRANSITIONS.get((self.state, type(event)))
+        if target is None:
+            raise InvalidTransition(f"{type(event).__name__} while {self.state.value}")
+        if isinstance(event, Unlocked):
+            # Keep still-valid credentials: clients go on being served while the new session is proven.
+            return replace(
+                self,
+                state=target,
+                mfa_session=event.mfa_session,
+                ends_at=event.ends_at,
+                problem=None,
+                failures=0,
+                retry_at=None,
+            )
+        if isinstance(event, RoleAssumed):
+            return replace(self, state=target, credentials=event.credentials, problem=None, failures=0, retry_at=None)
+        if isinstance(event, RenewalFailed):
+            return replace(
+                self, state=target, problem=event.reason, failures=self.failures + 1, retry_at=event.retry_at
+            )
+        if isinstance(event, Locked):
+            return Session(problem=event.reason)
+        return replace(self, state=target)
+
+
+def servable(session: Session, now: datetime) -> RoleCredentials | None:
+    """The credentials a client may be given now, judged on the wall clock, or None."""
+    credentials = session.credentials
+    if session.state is State.LOCKED or credentials is None or session.ends_at is None:
+        return None
+    if now >= session.ends_at or credentials.expiration - now < MIN_SERVED_LIFETIME:
+        return None
+    return credentials
+
+
+def has_ended(session: Session, now: datetime) -> bool:
+    return session.state is not State.LOCKED and session.ends_at is not None and now >= session.ends_at
+
+
+def renewal_due(session: Session, now: datetime, margin: timedelta) -> bool:
+    """Should the role be re-assumed now? Never while a renewal runs, never against a pending backoff."""
+    if session.state not in (State.ACTIVE, State.DEGRADED) or session.ends_at is None:
+        return False
+    if session.state is State.DEGRADED and session.retry_at is not None and now < session.retry_at:
+        return False
+    credentials = session.credentials
+    if credentials is None:
+        return True
+    if credentials.expiration - now >= margin:
+        return False
+    # New credentials are only worth fetching if they would outlast the ones we hold before the session ends.
+    return session.ends_at > credentials.expiration
+
+
+def next_wakeup(session: Session, now: datetime, margin: timedelta) -> datetime | None:
+    """The next moment at which ``has_ended`` or ``renewal_due`` may turn true: the loop sleeps until then.
+
+    Mirrors those two functions exactly, so a wake-up is never wasted and a due action is never slept through.
+    """
+    if session.state is State.LOCKED or session.ends_at is None:
+        return None
+    moments = [session.ends_at]
+    credentials = session.credentials
+    if session.state is State.ACTIVE:
+        if credentials is None:
+            moments.append(now)
+        elif session.ends_at > credentials.expiration:
+            moments.append(credentials.expiration - margin)
+    elif session.state is State.DEGRADED:
+        moments.append(session.retry_at or now)
+    return min(moments)
+
+
+def retry_delay(failures: int, jitter: float) -> timedelta:
+    """Capped exponential backoff with jitter; ``jitter`` is a number in [0, 1) supplied by the caller."""
+    doublings: int = min(max(failures, 0), 16)
+    ceiling: timedelta = min(RETRY_CAP, RETRY_BASE * (1 << doublings))
+    return ceiling * (0.5 + jitter / 2)
+
+
+def ending_soon(session: Session, now: datetime) -> bool:
+    return (
+        session.state is not State.LOCKED
+        and session.ends_at is not None
+        and session.ends_at - now < SESSION_ENDING_WARNING
+    )

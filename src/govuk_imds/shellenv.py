@@ -1,0 +1,57 @@
+"""What `govuk-imds env` prints and `govuk-imds exec` applies: point tools at the endpoint, clear what shadows it.
+
+Every AWS SDK looks at these variables before the container provider; if any is set, our endpoint is never asked.
+Pure functions only: rendering for sh/bash/zsh, fish and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+
+SHADOWING_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+)
+
+
+def endpoint_variables(endpoint_url: str, token_file: str, region: str | None, environment: str) -> dict[str, str]:
+    variables = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint_url,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": token_file,
+        "GOVUK_IMDS_ENVIRONMENT": environment,
+    }
+    if region:
+        variables["AWS_REGION"] = region
+        variables["AWS_DEFAULT_REGION"] = region
+    return variables
+
+
+def render(variables: Mapping[str, str], shell: str) -> str:
+    if shell == "json":
+        return json.dumps({"set": dict(variables), "unset": list(SHADOWING_VARIABLES)}, indent=2)
+    if shell == "fish":
+        lines = [f"set -e {name};" for name in SHADOWING_VARIABLES]
+        lines += [f"set -gx {name} {shlex.quote(value)};" for name, value in variables.items()]
+        return "\n".join(lines)
+    lines = [f"unset {' '.join(SHADOWING_VARIABLES)};"]
+    lines += [f"export {name}={shlex.quote(value)};" for name, value in variables.items()]
+    return "\n".join(lines)
+
+
+def apply(environ: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
+    """The environment for `exec`: the caller's, less the shadowing variables, plus ours."""
+    result = {name: value for name, value in environ.items() if name not in SHADOWING_VARIABLES}
+    result.update(variables)
+    return result
