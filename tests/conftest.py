@@ -10,6 +10,7 @@ A missing part fails the run in CI (``CI`` set) and skips locally with what to i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +26,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.secret_service import install_hint, missing_parts, private_secret_service  # noqa: E402
-from support.sts_emulator import MotoServer, StsProxy, make_iam_user, start_moto  # noqa: E402
+from support.secret_service import install_hint, missing_parts, private_secret_service
+from support.sts_emulator import MotoServer, StsProxy, make_iam_user, start_moto
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BIN = Path(sys.executable).parent
@@ -64,11 +64,9 @@ def sts(moto: MotoServer) -> Iterator[StsProxy]:
 
 
 @pytest.fixture(scope="session")
-def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def keyring_parts() -> None:
     missing = missing_parts()
     require(not missing, install_hint(missing))
-    with private_secret_service(tmp_path_factory.mktemp("keyring")) as environment:
-        yield environment
 
 
 def aws_config(accounts: dict[str, str], mfa_serial: str) -> str:
@@ -156,8 +154,16 @@ class World:
         return int(json.loads(state.read_text())["pid"])
 
 
-@pytest.fixture
-def world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict[str, str]) -> Iterator[World]:
+@contextlib.contextmanager
+def make_world(tmp_path: Path, sts: StsProxy, moto: MotoServer) -> Iterator[World]:
+    """Each world has its own keyring (a private gnome-keyring starts in ~50 ms), so no key leaks between tests."""
+    with private_secret_service(tmp_path / "keyring") as secret_service, _world(tmp_path, sts, moto,
+                                                                                secret_service) as state:
+        yield state
+
+
+@contextlib.contextmanager
+def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict[str, str]) -> Iterator[World]:
     home = tmp_path / "home"
     (home / ".aws").mkdir(parents=True)
     (home / ".config" / "govuk-imds").mkdir(parents=True)
@@ -184,15 +190,24 @@ def world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict[
         pid = state.daemon_pid()
         state.cli("stop", timeout=15)
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 5
-        while pid is not None and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def world(tmp_path: Path, sts: StsProxy, moto: MotoServer, keyring_parts: None) -> Iterator[World]:
+    with make_world(tmp_path, sts, moto) as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, sts: StsProxy, moto: MotoServer,
+           keyring_parts: None) -> Iterator[World]:
+    """A daemon shared by a module's tests, started with production and staging unlocked."""
+    with make_world(tmp_path_factory.mktemp("served"), sts, moto) as state:
+        state.add_key()
+        state.start()
+        unlocked = state.unlock("production", "staging")
+        assert unlocked.returncode == 0, unlocked.stderr
+        yield state

@@ -42,3 +42,6 @@ def configure(level: str, stream: TextIO, environ: Mapping[str, str]) -> None:
     root.setLevel(level)
     for name in NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # aiohttp logs a traceback for every malformed request its parser rejects: a flood of them would flood the
+    # log. Our own middleware logs real handler errors, so this logger has nothing else worth keeping.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)

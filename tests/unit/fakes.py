@@ -1,0 +1,142 @@
+"""Test doubles for the service's two injected parts: a clock you move by hand, and an STS you script.
+
+Both are plain objects with no I/O. ``ScriptedIssuer`` satisfies ``service.CredentialIssuer`` (mypy checks that
+below), so a test drives the real ``Service`` with it instead of patching anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from govuk_imds.config import EnvironmentSpec
+from govuk_imds.credentials import RoleCredentials, TemporaryCredentials
+from govuk_imds.errors import GovukImdsError
+
+if TYPE_CHECKING:
+    from govuk_imds.service import CredentialIssuer
+
+#: A Monday morning, on a whole minute, so that grid-style tests land exactly on policy boundaries.
+DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Wall-clock time that moves only when a test says so."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        self._now = _aware(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, step: timedelta) -> datetime:
+        """Move forward by ``step`` (time never runs backwards by accident); return the new time."""
+        if step < timedelta(0):
+            raise ValueError(f"advance() only moves forward; use jump_to() to go back (got {step})")
+        self._now += step
+        return self._now
+
+    def jump_to(self, moment: datetime) -> datetime:
+        """Set the time outright: a laptop waking up, or NTP stepping the clock."""
+        self._now = _aware(moment)
+        return self._now
+
+
+class ScriptedIssuer:
+    """An STS stand-in that counts calls, fails on request, and can hold calls until a test releases them.
+
+    Every outcome is decided when a call *returns*, so a test may block a call, change the script, then release.
+    Credentials it issues expire ``clock.now() + duration`` at that moment (``duration`` defaults to the spec's
+    ``role_duration_seconds``) and are unique per call, so a test can tell old credentials from new ones.
+    """
+
+    def __init__(self, clock: FakeClock, duration: timedelta | None = None) -> None:
+        self._clock = clock
+        self._duration = duration
+        #: Environment names, one per call, in the order the calls were made (counted on entry).
+        self.calls: list[str] = []
+        #: The session credentials each call was made with.
+        self.sessions: list[TemporaryCredentials] = []
+        #: Every credential this issuer has handed out, in order.
+        self.issued: list[RoleCredentials] = []
+        self._failures: dict[str | None, GovukImdsError] = {}
+        self._gate: asyncio.Event | None = None
+        self._waiting = 0
+
+    # -- the CredentialIssuer protocol ---------------------------------------------------------------------------
+
+    async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
+        self.calls.append(spec.name)
+        self.sessions.append(session)
+        gate = self._gate
+        if gate is not None:
+            self._waiting += 1
+            try:
+                await gate.wait()
+            finally:
+                self._waiting -= 1
+        failure = self._failures.get(spec.name, self._failures.get(None))
+        if failure is not None:
+            raise failure
+        serial = len(self.issued) + 1
+        duration = self._duration or timedelta(seconds=spec.role_duration_seconds)
+        credentials = RoleCredentials(
+            access_key_id=f"ASIA{serial:016d}",
+            secret_access_key=f"{spec.name}-secret-{serial}".ljust(40, "x")[:40],
+            session_token=f"{spec.name}-token-{serial}",
+            expiration=self._clock.now() + duration,
+            account_id=spec.account_id,
+            role_arn=spec.role_arn,
+        )
+        self.issued.append(credentials)
+        return credentials
+
+    # -- the script ----------------------------------------------------------------------------------------------
+
+    @property
+    def call_count(self) -> int:
+        return len(self.calls)
+
+    def calls_for(self, name: str) -> int:
+        return Counter(self.calls)[name]
+
+    def fail_with(self, error: GovukImdsError, *, environment: str | None = None) -> None:
+        """Raise ``error`` from every call (for ``environment`` only, if given) until ``succeed()``."""
+        self._failures[environment] = error
+
+    def succeed(self, *, environment: str | None = None) -> None:
+        """Stop failing: for one environment, or (with no argument) for all of them."""
+        if environment is None:
+            self._failures.clear()
+        else:
+            self._failures.pop(environment, None)
+
+    def block(self) -> None:
+        """Hold every call from now on inside ``assume_role`` until ``release()``."""
+        if self._gate is None or self._gate.is_set():
+            self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Let every held call (and every later one) finish."""
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
+
+    @property
+    def waiting(self) -> int:
+        """How many calls are being held right now."""
+        return self._waiting
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("the fake clock keeps aware UTC datetimes, like the real one")
+    return moment.astimezone(UTC)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_credential_issuer(issuer: ScriptedIssuer) -> CredentialIssuer:
+        return issuer  # mypy fails here if ScriptedIssuer drifts from the protocol
