@@ -259,7 +259,7 @@ class Service:
                 self._record_failure(name, environment, f"internal error: {type(exc).__name__}")
                 return
             try:
-                environment.session = environment.session.apply(RoleAssumed(credentials))
+                environment.session = environment.session.apply(RoleAssumed(credentials, self._clock.now()))
             except InvalidTransition:
                 return  # locked or re-unlocked meanwhile: these credentials belong to a session that is gone
             await self._cache_credentials(name, environment)

@@ -24,6 +24,9 @@ from .credentials import MfaSession, RoleCredentials
 MIN_SERVED_LIFETIME = timedelta(minutes=15)
 #: ``status`` warns when an MFA session has less than this left, so the user can unlock when it suits them.
 SESSION_ENDING_WARNING = timedelta(minutes=15)
+#: Never renew again sooner than this after a success, even if STS handed out credentials that are already inside
+#: the rotation margin: otherwise such an answer would make the daemon call AssumeRole in a tight loop.
+MIN_RENEWAL_INTERVAL = timedelta(seconds=5)
 RETRY_BASE = timedelta(seconds=2)
 RETRY_CAP = timedelta(minutes=2)
 
@@ -54,6 +57,7 @@ class RenewalStarted:
 @dataclass(frozen=True)
 class RoleAssumed:
     credentials: RoleCredentials
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class Session:
     problem: str | None = None
     failures: int = 0
     retry_at: datetime | None = None
+    renewed_at: datetime | None = None
 
     def apply(self, event: Event) -> Session:
         """Return the session after ``event``; raise ``InvalidTransition`` if it is not allowed now."""
@@ -148,6 +153,8 @@ def renewal_due(session: Session, now: datetime, margin: timedelta) -> bool:
         return True
     if credentials.expiration - now >= margin:
         return False
+    if session.renewed_at is not None and now - session.renewed_at < MIN_RENEWAL_INTERVAL:
+        return False
     # New credentials are only worth fetching if they would outlast the ones we hold before the session ends.
     return session.ends_at > credentials.expiration
 
@@ -165,7 +172,10 @@ def next_wakeup(session: Session, now: datetime, margin: timedelta) -> datetime 
         if credentials is None:
             moments.append(now)
         elif session.ends_at > credentials.expiration:
-            moments.append(credentials.expiration - margin)
+            due = credentials.expiration - margin
+            if session.renewed_at is not None:
+                due = max(due, session.renewed_at + MIN_RENEWAL_INTERVAL)
+            moments.append(due)
     elif session.state is State.DEGRADED:
         moments.append(session.retry_at or now)
     return min(moments)

@@ -443,6 +443,9 @@ class StsProxy:
         self.valid_window = valid_window
         self.upstream_timeout = upstream_timeout
         self.canary: str | None = None
+        #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
+        #: so a test can watch several rotations in seconds.
+        self.role_lifetime: float | None = None
         self._lock = threading.Lock()
         self._calls: list[ProxyCall] = []
         self._faults: list[_Fault] = []
@@ -616,6 +619,10 @@ class StsProxy:
         reply = self._forward(method, path, headers, body)
         if self.canary and action in _MFA_ACTIONS and reply.status == 200:
             reply.body = self._apply_canary(reply.body, self.canary)
+        if self.role_lifetime is not None and action == "AssumeRole" and reply.status == 200:
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.role_lifetime))
+            reply.body = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>" + expires.encode()
+                                + b"</Expiration>", reply.body)
         return reply
 
     def _take_fault(self, action: str) -> _Fault | None:
