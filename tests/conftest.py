@@ -11,6 +11,7 @@ A missing part fails the run in CI (``CI`` set) and skips locally with what to i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -152,6 +153,21 @@ class World:
         import json
 
         return int(json.loads(state.read_text())["pid"])
+
+
+def env_json(world: World, name: str) -> dict[str, object]:
+    printed = world.cli("env", name, "--json")
+    assert printed.returncode == 0, printed.stderr
+    return json.loads(printed.stdout)  # type: ignore[no-any-return]
+
+
+def aws_whoami(world: World, name: str) -> subprocess.CompletedProcess[str]:
+    environment = world.client_environment(name, env_json(world, name))
+    return subprocess.run(
+        [str(BIN / "aws"), "sts", "get-caller-identity", "--endpoint-url", world.sts.url, "--output", "json"],
+        env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )
+
 
 
 @contextlib.contextmanager

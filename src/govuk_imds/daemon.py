@@ -199,4 +199,8 @@ def serve(settings: Settings, notify: Notify) -> int:
         log.error("%s", exc)
         notify(f"ERROR={exc}")
         return exc.exit_code
+    except OSError as exc:  # the file system or the network said no in a way we did not foresee
+        log.exception("could not run the daemon")
+        notify(f"ERROR=could not run the daemon: {exc}")
+        return 1
     return 0

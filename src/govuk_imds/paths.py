@@ -8,6 +8,7 @@ into place, so no moment exists at a wider mode) and never through a symlink.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -117,7 +118,12 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def read_private(path: Path) -> bytes:
     """Read a file we wrote, refusing symlinks and files others could have written or read."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeRuntimeDir(f"{path} is a symlink; remove it and try again") from exc
+        raise
     with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(handle.fileno())
         if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import ACCOUNTS, BIN, World
+from conftest import ACCOUNTS, World, aws_whoami, env_json
 
 BOTO3_SCRIPT = textwrap.dedent(
     """
@@ -15,20 +15,6 @@ BOTO3_SCRIPT = textwrap.dedent(
     print(boto3.client("sts", endpoint_url=__import__("os").environ["STS_URL"]).get_caller_identity()["Arn"])
     """
 )
-
-
-def env_json(world: World, name: str) -> dict[str, object]:
-    printed = world.cli("env", name, "--json")
-    assert printed.returncode == 0, printed.stderr
-    return json.loads(printed.stdout)  # type: ignore[no-any-return]
-
-
-def aws_whoami(world: World, name: str) -> subprocess.CompletedProcess[str]:
-    environment = world.client_environment(name, env_json(world, name))
-    return subprocess.run(
-        [str(BIN / "aws"), "sts", "get-caller-identity", "--endpoint-url", world.sts.url, "--output", "json"],
-        env=environment, capture_output=True, text=True, timeout=60, check=False,
-    )
 
 
 def test_unlocked_environment_serves_its_role_to_aws_cli_and_boto3(world: World) -> None:

@@ -1,0 +1,247 @@
+"""Each defence in the threat model, proven against a real daemon over real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, World, aws_whoami, require
+
+
+@pytest.fixture
+def fast_rotation(world: World) -> Iterator[World]:
+    """Role credentials that need renewing every few seconds: 16 min 6 s of life against a 16 min margin."""
+    world.config_file.write_text(world.config_file.read_text().replace("port =", 'rotation_margin = "16m"\nport ='))
+    world.sts.role_lifetime = 16 * 60 + 6
+    try:
+        yield world
+    finally:
+        world.sts.role_lifetime = None
+
+
+def status_rows(world: World) -> dict[str, dict[str, object]]:
+    answer = world.cli("status", "--json")
+    assert answer.returncode == 0, answer.stderr
+    return {row["environment"]: row for row in json.loads(answer.stdout)["environments"]}
+
+
+def wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def files_containing(roots: list[Path], needles: list[bytes], since: float) -> list[str]:
+    found = []
+    for root in roots:
+        for directory, _, names in os.walk(root):
+            for name in names:
+                path = Path(directory) / name
+                try:
+                    info = path.lstat()
+                    if not path.is_file() or path.is_symlink() or info.st_size > 20_000_000 or info.st_mtime < since:
+                        continue
+                    content = path.read_bytes()
+                except OSError:
+                    continue
+                found += [f"{path}: {needle!r}" for needle in needles if needle in content]
+    return found
+
+
+def test_lock_rotates_the_token_and_a_client_re_reading_the_file_keeps_working(world: World) -> None:
+    world.add_key()
+    world.start()
+    assert world.unlock("production").returncode == 0
+    before = world.token("production")
+    assert world.cli("lock", "production").returncode == 0
+    after = world.token("production")
+    assert after != before
+    assert world.unlock("production").returncode == 0
+    assert aws_whoami(world, "production").returncode == 0  # the CLI reads the new token from the same file
+    with socket.create_connection(("127.0.0.1", world.port)) as connection:
+        connection.sendall(f"GET /v1/credentials/production HTTP/1.1\r\nHost: 127.0.0.1:{world.port}\r\n"
+                           f"Authorization: {before}\r\nConnection: close\r\n\r\n".encode())
+        assert connection.recv(100).startswith(b"HTTP/1.1 403")
+
+
+def test_refuses_to_start_with_a_runtime_dir_open_to_others(world: World) -> None:
+    world.runtime.chmod(0o755)
+    started = world.cli("start")
+    assert started.returncode != 0
+    assert f"chmod 0700 {world.runtime}" in started.stderr
+    assert "Traceback" not in started.stderr
+
+
+def test_refuses_a_symlinked_runtime_dir(world: World, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    world.runtime.rmdir()
+    world.runtime.symlink_to(target)
+    started = world.cli("start")
+    assert started.returncode != 0
+    assert "symlink" in started.stderr
+
+
+def test_refuses_a_symlinked_token_file(world: World, tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy"
+    decoy.write_text("")
+    tokens = world.runtime / "tokens"
+    tokens.mkdir(mode=0o700)
+    (tokens / "production").symlink_to(decoy)
+    started = world.cli("start")
+    assert started.returncode != 0
+    assert f"{tokens / 'production'} is a symlink" in started.stderr
+    assert decoy.read_text() == ""
+
+
+def test_control_socket_refuses_another_uid_even_when_its_mode_is_widened(world: World) -> None:
+    require(os.geteuid() == 0, "root, to run a client as another uid")
+    system_python = Path("/usr/bin/python3")  # the venv's interpreter may sit in a directory nobody cannot enter
+    require(system_python.exists(), "/usr/bin/python3")
+    world.start()
+    world.runtime.chmod(0o755)
+    control = world.runtime / "control.sock"
+    control.chmod(0o777)
+    probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+             "try:\n s.sendall(b'{\"op\":\"status\"}\\n'); print(repr(s.recv(1000)))\n"
+             "except ConnectionResetError: print(repr(b''))")
+    as_nobody = subprocess.run([str(system_python), "-c", probe, str(control)], user=65534, group=65534,
+                               capture_output=True, text=True, timeout=10, check=False)
+    assert as_nobody.returncode == 0, as_nobody.stderr  # it could connect...
+    assert as_nobody.stdout.strip() == "b''"  # ...and was hung up on without a word
+    assert "refused a control connection from another user" in world.log()
+    world.runtime.chmod(0o700)
+    assert world.cli("status").returncode == 0  # the owner is still served
+
+
+def test_listens_on_loopback_only_with_core_dumps_off(world: World) -> None:
+    world.start()
+    pid = world.daemon_pid()
+    listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    ours = [fields[1] for fields in listening if fields[3] == "0A" and fields[1].endswith(f":{world.port:04X}")]
+    assert ours == [f"0100007F:{world.port:04X}"]
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+    assert core.split()[4:6] == ["0", "0"]
+
+
+def test_no_secret_or_mfa_code_leaves_memory_through_a_whole_cycle(fast_rotation: World) -> None:
+    world = fast_rotation
+    began = time.time() - 1
+    world.sts.canary = "CANARYZQ"
+    try:
+        world.add_key()
+        world.start()
+        code = world.code()
+        assert world.cli("unlock", "production", "--code", code).returncode == 0
+        first = aws_whoami(world, "production")
+        assert first.returncode == 0, first.stderr
+        expiry = status_rows(world)["production"]["credentials_expire"]
+        wait_for(lambda: status_rows(world)["production"]["credentials_expire"] != expiry, 20, "a rotation")
+        assert aws_whoami(world, "production").returncode == 0
+        assert world.cli("lock", "production").returncode == 0
+        log = world.log()
+        assert world.cli("stop").returncode == 0
+    finally:
+        world.sts.canary = None
+    assert "renewed" in log  # the daemon did log at DEBUG through the rotation
+    leaks = files_containing([world.home, world.runtime, Path("/tmp")], [b"CANARYZQ", b"CANARY-"], began)
+    leaks += files_containing([world.home, world.runtime], [code.encode()], began)
+    assert leaks == []
+    assert "CANARYZQ" not in log
+    assert code not in log
+
+
+def test_sts_traffic_goes_only_where_our_config_says_whatever_the_shell_sets(world: World) -> None:
+    hostile = dict(world.environment,
+                   AWS_ENDPOINT_URL="http://127.0.0.1:9/", AWS_ENDPOINT_URL_STS="http://127.0.0.1:9/",
+                   AWS_CA_BUNDLE="/nonexistent/ca.pem", AWS_PROFILE="hostile", AWS_DEFAULT_PROFILE="hostile",
+                   HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+                   http_proxy="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9",
+                   AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:9/", AWS_CONTAINER_AUTHORIZATION_TOKEN="x",
+                   AWS_ACCESS_KEY_ID="AKIAHOSTILEHOSTILE12", AWS_SECRET_ACCESS_KEY="h" * 40)
+    world.add_key()
+    assert world.cli("start", env=hostile).returncode == 0
+    before = len(world.sts.calls)
+    unlocked = world.cli("unlock", "production", "--code", world.code(), env=hostile)
+    assert unlocked.returncode == 0, unlocked.stderr + world.log()
+    calls = world.sts.calls[before:]
+    assert [call.action for call in calls] == ["GetSessionToken", "AssumeRole"]
+    assert {call.host for call in calls} == {f"127.0.0.1:{world.sts.port}"}
+    assert calls[0].access_key_id == world.key_id
+
+
+def test_a_flood_of_bad_tokens_leaves_valid_clients_served_and_the_log_short(world: World) -> None:
+    world.add_key()
+    world.start()
+    assert world.unlock("production").returncode == 0
+    pid = world.daemon_pid()
+    rss_before = rss_kib(pid)
+    good = world.token("production").encode()
+    request = (f"GET /v1/credentials/production HTTP/1.1\r\nHost: 127.0.0.1:{world.port}\r\n"
+               "Authorization: {token}\r\n\r\n")
+    bad_answers: list[bytes] = []
+    good_statuses: list[bytes] = []
+
+    def flood(connections: int, per_connection: int) -> None:
+        for _ in range(connections):
+            with socket.create_connection(("127.0.0.1", world.port), timeout=10) as connection:
+                stream = connection.makefile("rb")
+                for index in range(per_connection):
+                    connection.sendall(request.format(token=f"bad-{index}").encode())
+                    status = stream.readline()
+                    length = 0
+                    while (line := stream.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    stream.read(length)
+                    bad_answers.append(status)
+
+    def valid_client() -> None:
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", world.port), timeout=10) as connection:
+                connection.sendall(request.format(token=good.decode()).encode().replace(
+                    b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+                good_statuses.append(connection.recv(20))
+
+    threads = [threading.Thread(target=flood, args=(10, 100)) for _ in range(4)]
+    threads.append(threading.Thread(target=valid_client))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(bad_answers) == 4000
+    assert all(status.startswith(b"HTTP/1.1 403") for status in bad_answers)
+    assert all(status.startswith(b"HTTP/1.1 200") for status in good_statuses)
+    assert len(good_statuses) == 20
+    refusal_lines = [line for line in world.log().splitlines() if "bad-" in line or "refused" in line]
+    assert len(refusal_lines) <= 2
+    assert rss_kib(pid) - rss_before < 10_000
+
+
+def rss_kib(pid: int | None) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def test_the_daemon_never_reads_the_long_term_key(world: World) -> None:
+    """The key stays in the keyring and the CLI: the daemon's log and environment never see it."""
+    world.add_key()
+    world.start()
+    assert world.unlock("production").returncode == 0
+    pid = world.daemon_pid()
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert world.secret.encode() not in environ
+    assert world.key_id not in world.log()
+    assert BIN.exists()
