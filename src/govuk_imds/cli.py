@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,11 @@ from . import control, shellenv
 from .clock import parse_rfc3339, rfc3339
 from .config import EnvironmentSpec, Settings, load_environments, load_settings
 from .errors import ControlError, DaemonError, DaemonNotRunning, GovukImdsError, InvalidInput, NoKeyStored
+
+#: A subcommand: receives its parsed arguments and the settings, returns the exit status.
+Handler = Callable[[argparse.Namespace, Settings], int]
+#: Registers a subcommand; command modules (keys, service) take one of these in their ``add_commands``.
+AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 MFA_CODE = re.compile(r"\d{6}")
 START_TIMEOUT_SECONDS = 20.0
@@ -53,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, handler: Any, summary: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary)
         sub.set_defaults(handler=handler)
         return sub
