@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,9 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     try:
         yield state
     finally:
+        sts.clear_faults()
+        sts.role_lifetime = None
+        sts.canary = None
         pid = state.daemon_pid()
         state.cli("stop", timeout=15)
         if pid is not None:
@@ -227,3 +231,29 @@ def served(tmp_path_factory: pytest.TempPathFactory, sts: StsProxy, moto: MotoSe
         unlocked = state.unlock("production", "staging")
         assert unlocked.returncode == 0, unlocked.stderr
         yield state
+
+
+@pytest.fixture
+def fast_rotation(world: World) -> Iterator[World]:
+    """Role credentials that need renewing every few seconds: 16 min 6 s of life against a 16 min margin."""
+    world.config_file.write_text(world.config_file.read_text().replace("port =", 'rotation_margin = "16m"\nport ='))
+    world.sts.role_lifetime = 16 * 60 + 6
+    try:
+        yield world
+    finally:
+        world.sts.role_lifetime = None
+
+
+def status_rows(world: World) -> dict[str, dict[str, object]]:
+    answer = world.cli("status", "--json")
+    assert answer.returncode == 0, answer.stderr
+    return {row["environment"]: row for row in json.loads(answer.stdout)["environments"]}
+
+
+def wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")

@@ -7,18 +7,20 @@ a few tens of milliseconds; those libraries are imported inside the commands tha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import control, shellenv
 from .clock import parse_rfc3339, rfc3339
 from .config import EnvironmentSpec, Settings, load_environments, load_settings
+from .credentials import LongTermKey
 from .errors import ControlError, DaemonError, DaemonNotRunning, GovukImdsError, InvalidInput, NoKeyStored
 
 #: A subcommand: receives its parsed arguments and the settings, returns the exit status.
@@ -28,6 +30,8 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 MFA_CODE = re.compile(r"\d{6}")
 START_TIMEOUT_SECONDS = 20.0
+#: A second `unlock` that waited for a first one to finish does nothing if the first one finished this recently.
+RECENT_UNLOCK = timedelta(seconds=60)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,13 +234,23 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
     key = open_keyring(settings.keyring_backend).get(first.source_profile)
     if key is None:
         raise NoKeyStored(first.source_profile)
-    code = _read_code(arguments.code, first.mfa_serial)
+    with _unlock_lock(settings):
+        # Another `unlock` may have finished while this one waited: AWS would refuse its code a second time, and
+        # a second GetSessionToken would gain nothing.
+        fresh = _recently_unlocked(settings, [spec.name for spec in specs])
+        if fresh:
+            print(f"{', '.join(fresh)}: unlocked a moment ago by another command; nothing to do")
+            return 0
+        code = _read_code(arguments.code, first.mfa_serial)
+        return _unlock_with_code(settings, specs, key, code)
 
+
+def _unlock_with_code(settings: Settings, specs: list[EnvironmentSpec], key: LongTermKey, code: str) -> int:
     from .sts import Sts, isolate_from_environment
 
     isolate_from_environment(os.environ)
     longest = max(settings.session_duration_for(spec.name) for spec in specs)
-    mfa_session = Sts(settings).get_session_token(key, first, code, int(longest.total_seconds()))
+    mfa_session = Sts(settings).get_session_token(key, specs[0], code, int(longest.total_seconds()))
     now = datetime.now(UTC)
     answer = control.request(
         settings.runtime.control_socket,
@@ -264,6 +278,32 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
             failed = True
             print(f"govuk-imds: {name}: could not assume {result['role_arn']}: {result['problem']}", file=sys.stderr)
     return 4 if failed else 0
+
+
+@contextlib.contextmanager
+def _unlock_lock(settings: Settings) -> Iterator[None]:
+    """One unlock at a time per user: a second one waits here instead of spending another code."""
+    import fcntl
+
+    path = settings.runtime.root / "unlock.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _recently_unlocked(settings: Settings, names: list[str]) -> list[str]:
+    rows = control.request(settings.runtime.control_socket, {"op": "status"}, timeout=5)["environments"]
+    now = datetime.now(UTC)
+    recent = {
+        row["environment"]
+        for row in rows
+        if row["state"] != "locked" and row.get("unlocked_at")
+        and now - parse_rfc3339(row["unlocked_at"]) < RECENT_UNLOCK
+    }
+    return names if set(names) <= recent else []
 
 
 def _read_code(flag: str | None, serial: str) -> str:

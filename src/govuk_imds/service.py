@@ -58,6 +58,7 @@ class _Environment:
     spec: EnvironmentSpec
     session: Session = field(default_factory=Session)
     last_served: datetime | None = None
+    unlocked_at: datetime | None = None
     renewal: asyncio.Task[None] | None = None
 
 
@@ -148,6 +149,7 @@ class Service:
         environment.spec = spec
         await self._cancel_renewal(environment)
         environment.session = environment.session.apply(Unlocked(mfa_session, ends_at))
+        environment.unlocked_at = self._clock.now()
         task = self._start_renewal(spec.name, environment)
         await asyncio.shield(task)
         self._wake.set()
@@ -219,6 +221,7 @@ class Service:
             "session_ends": _iso(session.ends_at),
             "credentials_expire": _iso(credentials.expiration if credentials else None),
             "last_served": _iso(environment.last_served),
+            "unlocked_at": _iso(environment.unlocked_at) if session.state is not State.LOCKED else None,
             "problem": session.problem,
             "ending_soon": ending_soon(session, now),
             "role_arn": environment.spec.role_arn,

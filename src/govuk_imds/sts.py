@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from .config import EnvironmentSpec, Settings
 from .credentials import LongTermKey, MfaSession, RoleCredentials, TemporaryCredentials
@@ -50,12 +51,12 @@ def isolate_from_environment(environ: MutableMapping[str, str]) -> None:
 class Sts:
     """Builds STS clients for one configured endpoint."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connect_timeout: float = 3, read_timeout: float = 5) -> None:
         self._endpoint_url = settings.sts_endpoint_url
         self._region = settings.sts_region
         self._config = Config(
-            connect_timeout=3,
-            read_timeout=5,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             # One attempt: the daemon retries with its own backoff, and a retried GetSessionToken would spend
             # the same MFA code twice.
             retries={"mode": "standard", "total_max_attempts": 1},
@@ -99,7 +100,7 @@ class Sts:
             if _is_transient(exc):
                 raise StsUnavailable(f"GetSessionToken failed ({_describe(exc)}); try again shortly") from exc
             raise StsError(f"AWS refused GetSessionToken ({_describe(exc)})") from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             raise StsUnavailable(f"STS could not be reached ({type(exc).__name__}); try again shortly") from exc
         return MfaSession(
             answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"], answer["Expiration"]
@@ -119,8 +120,8 @@ class Sts:
             # AccessDenied, ExpiredToken, InvalidClientTokenId, a role that cannot be assumed...: retrying
             # cannot help, so the environment locks with this reason.
             raise SessionRejected(f"STS refused AssumeRole ({_describe(exc)})") from exc
-        except BotoCoreError as exc:
-            raise StsUnavailable(f"STS unreachable ({type(exc).__name__})") from exc
+        except (BotoCoreError, ResponseParserError) as exc:
+            raise StsUnavailable(f"STS unreachable or unreadable ({type(exc).__name__})") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise StsUnavailable("STS sent an answer that could not be read") from exc
         try:

@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from conftest import BIN, World, aws_whoami, require
-
-
-@pytest.fixture
-def fast_rotation(world: World) -> Iterator[World]:
-    """Role credentials that need renewing every few seconds: 16 min 6 s of life against a 16 min margin."""
-    world.config_file.write_text(world.config_file.read_text().replace("port =", 'rotation_margin = "16m"\nport ='))
-    world.sts.role_lifetime = 16 * 60 + 6
-    try:
-        yield world
-    finally:
-        world.sts.role_lifetime = None
-
-
-def status_rows(world: World) -> dict[str, dict[str, object]]:
-    answer = world.cli("status", "--json")
-    assert answer.returncode == 0, answer.stderr
-    return {row["environment"]: row for row in json.loads(answer.stdout)["environments"]}
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+from conftest import BIN, World, aws_whoami, require, status_rows, wait_for
 
 
 def files_containing(roots: list[Path], needles: list[bytes], since: float) -> list[str]:
