@@ -96,11 +96,13 @@ def load_settings(
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(_TOP_KEYS))}")
 
-    chosen_port = port if port is not None else _env_int(environ, "GOVUK_IMDS_PORT")
+    chosen_port, port_source = port, "--port"
     if chosen_port is None:
-        chosen_port = _typed(document, "port", int, path, DEFAULT_PORT)
+        chosen_port, port_source = _env_int(environ, "GOVUK_IMDS_PORT"), "$GOVUK_IMDS_PORT"
+    if chosen_port is None:
+        chosen_port, port_source = _typed(document, "port", int, path, DEFAULT_PORT), f"{path}: port"
     if not 1 <= chosen_port <= 65535:
-        raise ConfigError(f"{path}: port {chosen_port} is not between 1 and 65535")
+        raise ConfigError(f"{port_source}: {chosen_port} is not a port between 1 and 65535")
 
     margin = (
         parse_duration(document["rotation_margin"], f"{path}: rotation_margin")
@@ -115,19 +117,30 @@ def load_settings(
     environments = document.get("environments", {})
     if not isinstance(environments, dict):
         raise ConfigError(f"{path}: [environments] must be a table of [environments.<name>] tables")
+    prefix = _typed(document, "profile_prefix", str, path, DEFAULT_PREFIX)
     for name, table in environments.items():
-        if not isinstance(table, dict) or set(table) - {"session_duration"}:
-            raise ConfigError(f"{path}: [environments.{name}] may only set session_duration")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [environments.{name}] must be a table")
+        extra = sorted(set(table) - {"session_duration"})
+        if extra:
+            raise ConfigError(f"{path}: unknown setting environments.{name}.{extra[0]}; only session_duration")
         if "session_duration" in table:
-            overrides[name] = _session_duration(
+            # [environments.govuk-production] and [environments.production] name the same environment.
+            canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+            overrides[canonical] = _session_duration(
                 table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
             )
 
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
-    level = log_level or environ.get("GOVUK_IMDS_LOG_LEVEL") or _typed(document, "log_level", str, path, "INFO")
+    if log_level:
+        level, level_source = log_level, "--log-level"
+    elif environ.get("GOVUK_IMDS_LOG_LEVEL"):
+        level, level_source = environ["GOVUK_IMDS_LOG_LEVEL"], "$GOVUK_IMDS_LOG_LEVEL"
+    else:
+        level, level_source = _typed(document, "log_level", str, path, "INFO"), f"{path}: log_level"
     if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"{path}: log_level {level!r} must be DEBUG, INFO, WARNING or ERROR")
+        raise ConfigError(f"{level_source}: {level!r} must be DEBUG, INFO, WARNING or ERROR")
     home = Path(environ.get("HOME", "~")).expanduser()
     return Settings(
         config_file=path,
@@ -137,7 +150,7 @@ def load_settings(
         rotation_margin=margin,
         session_duration=session_duration,
         session_duration_overrides=overrides,
-        profile_prefix=_typed(document, "profile_prefix", str, path, DEFAULT_PREFIX),
+        profile_prefix=prefix,
         sts_endpoint_url=_optional_str(sts, "endpoint_url", path, "sts"),
         sts_region=_optional_str(sts, "region", path, "sts"),
         iam_endpoint_url=_optional_str(iam, "endpoint_url", path, "iam"),
@@ -152,7 +165,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or move it aside") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
@@ -228,13 +241,21 @@ class EnvironmentSpec:
 
     @classmethod
     def from_wire(cls, document: Mapping[str, Any]) -> EnvironmentSpec:
+        """Rebuild a spec sent over the control socket, checking every field's type and shape."""
         try:
-            spec = cls(**{key: document[key] for key in cls.__dataclass_fields__})
+            values = {key: document[key] for key in cls.__dataclass_fields__}
         except (KeyError, TypeError) as exc:
             raise ConfigError("malformed environment description") from exc
-        if not ENVIRONMENT_NAME.fullmatch(spec.name) or not ROLE_ARN.fullmatch(spec.role_arn):
+        strings = [key for key in values if key not in ("region", "role_duration_seconds")]
+        well_typed = (
+            all(isinstance(values[key], str) for key in strings)
+            and (values["region"] is None or isinstance(values["region"], str))
+            and type(values["role_duration_seconds"]) is int
+        )
+        if not well_typed or not ENVIRONMENT_NAME.fullmatch(values["name"]) \
+                or not ROLE_ARN.fullmatch(values["role_arn"]) or not MFA_SERIAL.fullmatch(values["mfa_serial"]):
             raise ConfigError("malformed environment description")
-        return spec
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -284,16 +305,24 @@ def load_environments(settings: Settings) -> Environments:
             continue
         name = profile[len(prefix) :]
         try:
-            specs[name] = _spec_from_profile(path, name, profile, values, profiles)
+            specs[name] = _spec_from_profile(path, name, profile, values, profiles, settings.rotation_margin)
         except ConfigError as problem:
             problems[name] = problem
     return Environments(path, prefix, specs, problems)
 
 
 def _spec_from_profile(
-    path: Path, name: str, profile: str, values: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]
+    path: Path,
+    name: str,
+    profile: str,
+    values: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any]],
+    rotation_margin: timedelta,
 ) -> EnvironmentSpec:
     where = f"{path}: [profile {profile}]"
+    for key in ("role_arn", "source_profile", "mfa_serial", "region", "duration_seconds", "role_session_name"):
+        if key in values and not isinstance(values[key], str):
+            raise ConfigError(f"{where}: {key} must be a single value, not an indented block")
     if not ENVIRONMENT_NAME.fullmatch(name):
         raise ConfigError(f"{where}: {name!r} is not a usable environment name (letters, digits, . _ -)")
     role_arn = values.get("role_arn")
@@ -305,6 +334,9 @@ def _spec_from_profile(
     if not source_profile:
         raise ConfigError(f"{where} has no source_profile; add `source_profile = gds`")
     source = profiles.get(source_profile, {})
+    for key in ("mfa_serial", "region"):
+        if key in source and not isinstance(source[key], str):
+            raise ConfigError(f"{path}: [profile {source_profile}]: {key} must be a single value")
     mfa_serial = values.get("mfa_serial") or source.get("mfa_serial")
     if not mfa_serial:
         raise ConfigError(f"{where} has no mfa_serial; add `mfa_serial = arn:aws:iam::<account>:mfa/<your device>`")
@@ -317,6 +349,14 @@ def _spec_from_profile(
         raise ConfigError(f"{where}: duration_seconds {duration_text!r} is not a number") from exc
     if not 900 <= duration <= 43200:
         raise ConfigError(f"{where}: duration_seconds must be between 900 and 43200")
+    # Credentials are renewed `rotation_margin` before they expire and served only with 15 minutes left: a shorter
+    # role session could never be served, or would be renewed over and over.
+    shortest = int((rotation_margin + MIN_SERVED_LIFETIME).total_seconds())
+    if duration < shortest:
+        raise ConfigError(
+            f"{where}: duration_seconds {duration} is too short to serve and renew; use at least {shortest} "
+            "(rotation_margin plus 15 minutes)"
+        )
     session_name = values.get("role_session_name") or _session_name_from(mfa_serial)
     if not ROLE_SESSION_NAME.fullmatch(session_name):
         raise ConfigError(f"{where}: role_session_name {session_name!r} is not allowed by AWS ([\\w+=,.@-], 2-64)")

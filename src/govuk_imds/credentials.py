@@ -81,13 +81,12 @@ class TemporaryCredentials:
 
     @classmethod
     def from_wire(cls, document: Any) -> Self:
+        fields = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
         try:
-            return cls(
-                str(document["AccessKeyId"]),
-                str(document["SecretAccessKey"]),
-                str(document["SessionToken"]),
-                parse_rfc3339(str(document["Expiration"])),
-            )
+            values = [document[name] for name in fields]
+            if not all(isinstance(value, str) and value for value in values):
+                raise TypeError("every field must be a non-empty string")
+            return cls(values[0], values[1], values[2], parse_rfc3339(values[3]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput("malformed session credentials") from exc
 

@@ -20,11 +20,9 @@ def notifier(environ: MutableMapping[str, str]) -> Callable[[str], None]:
     def notify(state: str) -> None:
         if pipe and (state == "READY=1" or state.startswith("ERROR=")):
             descriptor = pipe.pop()
-            try:
+            with contextlib.suppress(OSError):
                 os.write(descriptor, state.encode(errors="replace") + b"\n")
-            except OSError:
-                pass
-            finally:
+            with contextlib.suppress(OSError):
                 os.close(descriptor)
         if notify_socket and not state.startswith("ERROR="):
             address = "\0" + notify_socket[1:] if notify_socket.startswith("@") else notify_socket

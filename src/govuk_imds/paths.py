@@ -118,14 +118,17 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def read_private(path: Path) -> bytes:
     """Read a file we wrote, refusing symlinks and files others could have written or read."""
+    # O_NONBLOCK: a FIFO planted at the path must not hang us; it is refused below like anything irregular.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        descriptor = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UnsafeRuntimeDir(f"{path} is a symlink; remove it and try again") from exc
         raise
+    info = os.fstat(descriptor)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise UnsafeRuntimeDir(f"{path} is not a private file of yours; remove it and try again")
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
-            raise UnsafeRuntimeDir(f"{path} is not a private file of yours; remove it and try again")
         return handle.read()

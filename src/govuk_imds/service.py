@@ -87,7 +87,11 @@ class Service:
     # -- environments -------------------------------------------------------------------------------------------
 
     def set_environments(self, specs: Mapping[str, EnvironmentSpec]) -> None:
-        """Adopt the environments from the AWS config; sessions of environments that stay are kept."""
+        """Adopt the environments from the AWS config. Sessions of environments that stay are kept; an environment
+        gone from the config is dropped once it is locked (an unlocked one serves until it is locked or ends)."""
+        for name in [name for name in self._environments if name not in specs]:
+            if self._environments[name].session.state is State.LOCKED:
+                del self._environments[name]
         for name, spec in specs.items():
             existing = self._environments.get(name)
             if existing is None:
@@ -122,8 +126,8 @@ class Service:
         if environment.renewal is None and renewal_due(session, now, self._margin):
             self._start_renewal(name, environment)
         if environment.renewal is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(environment.renewal), self._request_wait)
+            # asyncio.wait, not wait_for: a renewal cancelled by a concurrent lock must not cancel this request.
+            await asyncio.wait({environment.renewal}, timeout=self._request_wait)
         now = self._clock.now()
         session = environment.session
         fresh = session.credentials
@@ -151,7 +155,7 @@ class Service:
         environment.session = environment.session.apply(Unlocked(mfa_session, ends_at))
         environment.unlocked_at = self._clock.now()
         task = self._start_renewal(spec.name, environment)
-        await asyncio.shield(task)
+        await asyncio.wait({task})  # a lock meanwhile cancels the renewal; the unlock then reports "locked"
         self._wake.set()
         return self._describe(spec.name, environment, self._clock.now())
 

@@ -7,7 +7,7 @@ state exactly as it was.
     locked ──Unlocked──▶ unlocking ──RoleAssumed──▶ active ──RenewalStarted──▶ rotating
                              │                        ▲                          │
                              └──RenewalFailed──▶ degraded ◀──RenewalFailed───────┘
-                                                     │    (RoleAssumed: back to active)
+                                                     └──RenewalStarted──▶ rotating (then active or degraded)
     any state ──Locked──▶ locked          any unlocked state ──Unlocked──▶ unlocking
 """
 
@@ -118,7 +118,15 @@ class Session:
                 retry_at=None,
             )
         if isinstance(event, RoleAssumed):
-            return replace(self, state=target, credentials=event.credentials, problem=None, failures=0, retry_at=None)
+            return replace(
+                self,
+                state=target,
+                credentials=event.credentials,
+                problem=None,
+                failures=0,
+                retry_at=None,
+                renewed_at=event.at,
+            )
         if isinstance(event, RenewalFailed):
             return replace(
                 self, state=target, problem=event.reason, failures=self.failures + 1, retry_at=event.retry_at
@@ -142,43 +150,41 @@ def has_ended(session: Session, now: datetime) -> bool:
     return session.state is not State.LOCKED and session.ends_at is not None and now >= session.ends_at
 
 
-def renewal_due(session: Session, now: datetime, margin: timedelta) -> bool:
-    """Should the role be re-assumed now? Never while a renewal runs, never against a pending backoff."""
+def renewal_moment(session: Session, now: datetime, margin: timedelta) -> datetime | None:
+    """When the role should next be re-assumed, or None if there is nothing to renew.
+
+    ``renewal_due`` and ``next_wakeup`` are both derived from this one function, so a wake-up is never wasted and a
+    due renewal is never slept through.
+    """
     if session.state not in (State.ACTIVE, State.DEGRADED) or session.ends_at is None:
-        return False
-    if session.state is State.DEGRADED and session.retry_at is not None and now < session.retry_at:
-        return False
+        return None  # locked, or a renewal is already running
     credentials = session.credentials
     if credentials is None:
-        return True
-    if credentials.expiration - now >= margin:
-        return False
-    if session.renewed_at is not None and now - session.renewed_at < MIN_RENEWAL_INTERVAL:
-        return False
-    # New credentials are only worth fetching if they would outlast the ones we hold before the session ends.
-    return session.ends_at > credentials.expiration
+        moment = now
+    else:
+        # New credentials are only worth fetching if they would outlast the ones we hold before the session ends.
+        if session.ends_at <= credentials.expiration:
+            return None
+        moment = credentials.expiration - margin
+        if session.renewed_at is not None:
+            moment = max(moment, session.renewed_at + MIN_RENEWAL_INTERVAL)
+    if session.state is State.DEGRADED and session.retry_at is not None:
+        moment = max(moment, session.retry_at)  # never against a pending backoff
+    return moment
+
+
+def renewal_due(session: Session, now: datetime, margin: timedelta) -> bool:
+    """Should the role be re-assumed now?"""
+    moment = renewal_moment(session, now, margin)
+    return moment is not None and now >= moment
 
 
 def next_wakeup(session: Session, now: datetime, margin: timedelta) -> datetime | None:
-    """The next moment at which ``has_ended`` or ``renewal_due`` may turn true: the loop sleeps until then.
-
-    Mirrors those two functions exactly, so a wake-up is never wasted and a due action is never slept through.
-    """
+    """The next moment at which ``has_ended`` or ``renewal_due`` may turn true: the loop sleeps until then."""
     if session.state is State.LOCKED or session.ends_at is None:
         return None
-    moments = [session.ends_at]
-    credentials = session.credentials
-    if session.state is State.ACTIVE:
-        if credentials is None:
-            moments.append(now)
-        elif session.ends_at > credentials.expiration:
-            due = credentials.expiration - margin
-            if session.renewed_at is not None:
-                due = max(due, session.renewed_at + MIN_RENEWAL_INTERVAL)
-            moments.append(due)
-    elif session.state is State.DEGRADED:
-        moments.append(session.retry_at or now)
-    return min(moments)
+    renewal = renewal_moment(session, now, margin)
+    return session.ends_at if renewal is None else min(session.ends_at, renewal)
 
 
 def retry_delay(failures: int, jitter: float) -> timedelta:

@@ -43,11 +43,16 @@ def render(variables: Mapping[str, str], shell: str) -> str:
         return json.dumps({"set": dict(variables), "unset": list(SHADOWING_VARIABLES)}, indent=2)
     if shell == "fish":
         lines = [f"set -e {name};" for name in SHADOWING_VARIABLES]
-        lines += [f"set -gx {name} {shlex.quote(value)};" for name, value in variables.items()]
+        lines += [f"set -gx {name} {fish_quote(value)};" for name, value in variables.items()]
         return "\n".join(lines)
     lines = [f"unset {' '.join(SHADOWING_VARIABLES)};"]
     lines += [f"export {name}={shlex.quote(value)};" for name, value in variables.items()]
     return "\n".join(lines)
+
+
+def fish_quote(value: str) -> str:
+    """fish's single quotes treat backslash and quote as escapes, unlike POSIX sh's."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def apply(environ: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:

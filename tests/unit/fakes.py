@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from govuk_imds.config import EnvironmentSpec
 from govuk_imds.credentials import RoleCredentials, TemporaryCredentials
-from govuk_imds.errors import GovukImdsError
 
 if TYPE_CHECKING:
     from govuk_imds.service import CredentialIssuer
@@ -61,7 +60,7 @@ class ScriptedIssuer:
         self.sessions: list[TemporaryCredentials] = []
         #: Every credential this issuer has handed out, in order.
         self.issued: list[RoleCredentials] = []
-        self._failures: dict[str | None, GovukImdsError] = {}
+        self._failures: dict[str | None, Exception] = {}
         self._gate: asyncio.Event | None = None
         self._waiting = 0
 
@@ -102,8 +101,12 @@ class ScriptedIssuer:
     def calls_for(self, name: str) -> int:
         return Counter(self.calls)[name]
 
-    def fail_with(self, error: GovukImdsError, *, environment: str | None = None) -> None:
-        """Raise ``error`` from every call (for ``environment`` only, if given) until ``succeed()``."""
+    def fail_with(self, error: Exception, *, environment: str | None = None) -> None:
+        """Raise ``error`` from every call (for ``environment`` only, if given) until ``succeed()``.
+
+        Usually a govuk_imds error (``StsUnavailable``, ``SessionRejected``); any other exception imitates a bug
+        in the STS adapter.
+        """
         self._failures[environment] = error
 
     def succeed(self, *, environment: str | None = None) -> None:
