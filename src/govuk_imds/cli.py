@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import control, shellenv
@@ -87,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     env.add_argument("environment")
     env.add_argument("--shell", choices=["sh", "bash", "zsh", "fish"], default="sh")
     env.add_argument("--json", action="store_true")
+    process = command("credential-process", cmd_credential_process,
+                      "print credentials as credential_process JSON, for tools that only read profiles")
+    process.add_argument("environment")
+    profile = command("profile", cmd_profile, "print a ~/.aws/config profile that uses credential-process")
+    profile.add_argument("environment")
     run = command("exec", cmd_exec, "run a command with an environment's credentials")
     run.add_argument("environment")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
@@ -424,6 +430,70 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
         raise CommandNotFound(f"command not found: {argv[0]}") from exc
     except PermissionError as exc:
         raise CommandNotFound(f"command not executable: {argv[0]}") from exc
+
+
+def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Fetch from our own endpoint exactly as an SDK would, and print the credential_process form (Version 1)."""
+    import http.client
+
+    name = load_environments(settings).canonical(arguments.environment)
+    try:
+        token = settings.runtime.token_file(name).read_bytes()
+    except FileNotFoundError as exc:
+        if not settings.runtime.control_socket.exists():
+            raise DaemonNotRunning() from exc
+        raise UnknownEnvironmentToken(f"no token for {name!r}; is it an environment? see `govuk-imds status`") from exc
+    connection = http.client.HTTPConnection("127.0.0.1", settings.port, timeout=5)
+    try:
+        connection.request("GET", f"/v1/credentials/{name}", headers={"Authorization": token.decode("ascii")})
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as exc:
+        raise DaemonNotRunning() from exc
+    finally:
+        connection.close()
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise DaemonError(f"the daemon answered {response.status} with something that is not JSON") from exc
+    if response.status != 200:
+        raise CredentialProcessRefused(str(document.get("message") or f"the daemon answered {response.status}"))
+    print(json.dumps({
+        "Version": 1,
+        "AccessKeyId": document["AccessKeyId"],
+        "SecretAccessKey": document["SecretAccessKey"],
+        "SessionToken": document["Token"],
+        "Expiration": document["Expiration"],
+    }))
+    return 0
+
+
+def cmd_profile(arguments: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+
+    spec = load_environments(settings).resolve(arguments.environment)
+    command_line = " ".join(shlex.quote(part) for part in (*_this_program(), "credential-process", spec.name))
+    print(f"[profile imds-{spec.name}]")
+    print(f"credential_process = {command_line}")
+    if spec.region:
+        print(f"region = {spec.region}")
+    return 0
+
+
+def _this_program() -> list[str]:
+    """The absolute command that runs this very govuk-imds, for files that outlive the shell (profiles, units)."""
+    entry = Path(sys.argv[0])
+    if entry.name == "govuk-imds" and entry.exists():
+        return [str(entry.resolve())]
+    return [sys.executable, "-m", "govuk_imds"]
+
+
+class UnknownEnvironmentToken(GovukImdsError):
+    exit_code = 2
+
+
+class CredentialProcessRefused(GovukImdsError):
+    exit_code = 5
 
 
 class CommandNotFound(GovukImdsError):
