@@ -12,7 +12,17 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
-NOISY_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp", "asyncio", "keyring", "secretstorage")
+NOISY_LIBRARIES = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "s3transfer",
+    "aiohttp",
+    "aiocache",
+    "asyncio",
+    "keyring",
+    "secretstorage",
+)
 _KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12}([A-Z0-9]{4})\b")
 _LONG_SECRET = re.compile(r"[A-Za-z0-9/+=_-]{32,}")
 # Six digits standing alone (an MFA code), even next to punctuation, but not inside longer numbers or versions.

@@ -154,6 +154,7 @@ class Service:
         await self._cancel_renewal(environment)
         environment.session = environment.session.apply(Unlocked(mfa_session, ends_at))
         environment.unlocked_at = self._clock.now()
+        log.info("%s unlocked until %s", spec.name, rfc3339(ends_at))
         task = self._start_renewal(spec.name, environment)
         await asyncio.wait({task})  # a lock meanwhile cancels the renewal; the unlock then reports "locked"
         self._wake.set()

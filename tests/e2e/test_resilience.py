@@ -221,3 +221,15 @@ def test_long_running_clients_see_no_error_across_rotations_with_faults_between(
     assert failures == "0", output
     assert cli_failures == []
     assert world.sts.count("AssumeRole") - before >= 3
+
+
+def test_status_warns_when_the_mfa_session_is_about_to_end(world: World) -> None:
+    world.config_file.write_text(world.config_file.read_text().replace("port =", 'session_duration = "15m"\nport ='))
+    world.add_key()
+    world.start()
+    assert world.unlock("production").returncode == 0
+    table = world.cli("status")
+    assert table.returncode == 0
+    assert "warning: the MFA session for production ends at" in table.stdout
+    assert "govuk-imds unlock production" in table.stdout
+    assert status_rows(world)["production"]["ending_soon"] is True
