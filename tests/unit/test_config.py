@@ -446,7 +446,7 @@ def test_a_role_session_too_short_to_serve_and_renew_is_refused(home: Home) -> N
         "role_arn = arn:aws:iam::410987654321:role/govuk-administrators\n"
         f"mfa_serial = {SERIAL}\nsource_profile = gds\nduration_seconds = 1800\n"
     )
-    with pytest.raises(ConfigError, match="duration_seconds 1800 is too short.*at least 2700"):
+    with pytest.raises(ConfigError, match=r"duration_seconds 1800 is too short.*at least 2700"):
         environments.resolve("production")
 
 
