@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     run = command("exec", cmd_exec, "run a command with an environment's credentials")
     run.add_argument("environment")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    from . import doctor
+
+    doctor.add_commands(command)
     return parser
 
 
