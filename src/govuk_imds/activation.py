@@ -54,7 +54,7 @@ def inherited_listener(
         return None
     if count != 1:
         raise InheritedSocketRefused(
-            f"the service manager passed {count} sockets; govuk-imds takes exactly one: {_FIX}, and no other Listen line"
+            f"the service manager passed {count} sockets; govuk-imds takes exactly one: {_FIX} and no other Listen line"
         )
     try:
         listener = socket.socket(fileno=LISTEN_FDS_START)
@@ -81,7 +81,9 @@ def _check(listener: socket.socket, expected_port: int | None) -> None:
             f"the inherited socket is bound to [{host}]:{port}; govuk-imds serves on 127.0.0.1 only: {_FIX}"
         )
     if listener.family != socket.AF_INET:
-        raise InheritedSocketRefused(f"the inherited socket is not an IPv4 TCP socket (family {listener.family!r}); {_FIX}")
+        raise InheritedSocketRefused(
+            f"the inherited socket is not an IPv4 TCP socket (family {listener.family!r}); {_FIX}"
+        )
     host, port = listener.getsockname()
     if host != LOOPBACK:
         raise InheritedSocketRefused(

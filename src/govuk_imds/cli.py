@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import control, shellenv
+from . import control, service_manager, shellenv
 from .clock import parse_rfc3339, rfc3339
 from .config import EnvironmentSpec, Settings, load_environments, load_settings
 from .credentials import LongTermKey
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     from . import doctor
 
     doctor.add_commands(command)
+    service_manager.add_commands(command)
     return parser
 
 
@@ -149,6 +150,9 @@ def cmd_start(arguments: argparse.Namespace, settings: Settings) -> int:
     from .notify import READY_FD_VARIABLE
     from .paths import ensure_private_dir
 
+    if service_manager.installed(os.environ):
+        print("\n".join(service_manager.start_service(settings).lines))
+        return 0
     try:
         answer = control.request(settings.runtime.control_socket, {"op": "ping"}, timeout=2)
     except DaemonNotRunning:
@@ -199,6 +203,9 @@ def cmd_start(arguments: argparse.Namespace, settings: Settings) -> int:
 def cmd_stop(arguments: argparse.Namespace, settings: Settings) -> int:
     import time
 
+    if service_manager.installed(os.environ):
+        print("\n".join(service_manager.stop_service().lines))
+        return 0
     try:
         answer = control.request(settings.runtime.control_socket, {"op": "stop"}, timeout=5)
     except DaemonNotRunning:

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from . import control
+from .activation import inherited_listener
 from .clock import SystemClock, parse_rfc3339, rfc3339
 from .config import EnvironmentSpec, Settings, load_environments
 from .control_server import start_control_server
@@ -85,7 +86,10 @@ class Daemon:
         paths = self.settings.runtime
         ensure_private_dir(paths.root)
         _refuse_second_daemon(self.settings)
-        listener = bind_loopback(self.settings.port)
+        # Under systemd socket activation the port is already ours, held even while the daemon restarts.
+        listener = inherited_listener(os.environ, os.getpid(), expected_port=self.settings.port)
+        if listener is None:
+            listener = bind_loopback(self.settings.port)
         self._load_environments(initial=True)
         runner = web.AppRunner(
             create_app(self._service, self._tokens, self.settings.port),
