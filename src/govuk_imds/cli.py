@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor.add_commands(command)
     service_manager.add_commands(command)
+    from . import keys
+
+    keys.add_commands(command)
     return parser
 
 

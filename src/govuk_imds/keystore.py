@@ -201,7 +201,7 @@ def open_keyring(configured_backend: str | None = None) -> KeyringStore:
             _refuse_unsafe_class(backend_class, configured_backend)
         try:
             priority = _with_timeout(partial(getattr, backend_class, "priority"))  # raises if unusable here
-        except _NoAnswer:
+        except KeyringTimeout:
             problems.append(f"{dotted} did not answer within {TIMEOUT_SECONDS:g} s")
             continue
         except Exception as exc:  # keyring backends raise anything from RuntimeError to D-Bus errors
@@ -276,7 +276,7 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-class _NoAnswer(KeyringUnavailable):
+class KeyringTimeout(KeyringUnavailable):
     """The keyring call did not return in time (it may still be running, in its daemon thread)."""
 
 
@@ -295,7 +295,7 @@ def _with_timeout(call: Callable[[], T]) -> T:
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise _NoAnswer(
+        raise KeyringTimeout(
             f"the keyring did not answer within {timeout:g} s; it may be locked behind a prompt nobody can see, "
             "or hung: unlock it (log in to the desktop, or run `gnome-keyring-daemon --unlock`) and try again"
         )
@@ -310,9 +310,7 @@ def _with_timeout(call: Callable[[], T]) -> T:
                 "the keyring is locked and no unlock prompt was answered; unlock it (log in to the desktop, or "
                 "run `gnome-keyring-daemon --unlock`) and try again"
             ) from error
-        if isinstance(error, KeyringError | OSError) or type(error).__module__.startswith(
-            ("secretstorage", "jeepney")
-        ):
+        if isinstance(error, KeyringError | OSError) or type(error).__module__.startswith(("secretstorage", "jeepney")):
             raise KeyringUnavailable(f"the keyring refused: {_reason(error)}; unlock it and try again") from error
         raise error
     return outcome["value"]  # type: ignore[no-any-return]

@@ -1,0 +1,258 @@
+"""AWS IAM (access keys) and STS GetCallerIdentity through boto3, for importing and rotating long-term keys.
+
+Clients are built explicitly, the way sts.py builds them: credentials, region and endpoint are passed in (an
+emulator endpoint only when our own config names one, ``[iam] endpoint_url`` and ``[sts] endpoint_url``), and
+botocore's own retries are off so that one call is one request: a retried CreateAccessKey could create a second
+key. Every botocore error is mapped to our own tree and chained. Secrets are never logged or put in a message; key
+ids appear redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
+from botocore.parsers import ResponseParserError
+
+from .config import EnvironmentSpec, Settings
+from .credentials import LongTermKey, MfaSession, TemporaryCredentials, redact
+from .errors import InvalidInput, LongTermKeyRejected, StsError, StsUnavailable
+
+IAM_REGION = "us-east-1"  # IAM is global; its requests are signed for us-east-1
+DEFAULT_STS_REGION = "eu-west-1"
+ROTATION_SESSION_SECONDS = 900  # the shortest MFA session AWS grants: rotation takes seconds
+
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceFailure",
+    "InternalFailure",
+}
+_KEY_PROBLEMS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"}
+_USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
+_ROOT_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:root")
+
+Credentials = LongTermKey | TemporaryCredentials
+
+
+class IamError(StsError):
+    """AWS IAM said no (AccessDenied, NoSuchEntity, LimitExceeded, ...)."""
+
+
+class IamUnavailable(IamError):
+    """IAM could not be reached or answered with a server error.
+
+    ``maybe_done`` is true when the request may have been carried out anyway (the answer was lost or was a 5xx),
+    false when it certainly was not (no connection, or throttled before it ran).
+    """
+
+    def __init__(self, message: str, *, maybe_done: bool) -> None:
+        super().__init__(message)
+        self.maybe_done = maybe_done
+
+
+class AccessKeyLimit(IamError):
+    """The user already has the two access keys AWS allows."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What GetCallerIdentity says about a key: whose it is."""
+
+    arn: str
+    account: str
+    user_name: str | None  # None unless the ARN is an IAM user's
+
+
+@dataclass(frozen=True)
+class AccessKeyInfo:
+    """One of a user's access keys as IAM lists it (never the secret)."""
+
+    access_key_id: str = field(repr=False)
+    status: str
+    created: datetime | None
+
+    def __repr__(self) -> str:
+        return f"AccessKeyInfo({redact(self.access_key_id)}, {self.status})"
+
+
+def _config(connect_timeout: float, read_timeout: float) -> Config:
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # One attempt: a retried CreateAccessKey could make a second key, a retried GetSessionToken would spend
+        # the MFA code twice. Callers decide what is safe to retry.
+        retries={"mode": "standard", "total_max_attempts": 1},
+        user_agent_extra="govuk-imds",
+    )
+
+
+class Iam:
+    """IAM access-key calls and GetCallerIdentity for one configured pair of endpoints."""
+
+    def __init__(self, settings: Settings, *, connect_timeout: float = 3.0, read_timeout: float = 10.0) -> None:
+        self._settings = settings
+        self._iam_endpoint = settings.iam_endpoint_url or "https://iam.amazonaws.com"
+        self._sts_region = settings.sts_region or DEFAULT_STS_REGION
+        self._sts_endpoint = settings.sts_endpoint_url or f"https://sts.{self._sts_region}.amazonaws.com"
+        self._config = _config(connect_timeout, read_timeout)
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str, str, str | None], Any] = {}
+
+    def _client(self, service: str, credentials: Credentials) -> Any:
+        """One client per service and credentials: building a botocore client costs tens of milliseconds."""
+        token = credentials.session_token if isinstance(credentials, TemporaryCredentials) else None
+        cache_key = (service, credentials.access_key_id, credentials.secret_access_key, token)
+        if cache_key not in self._clients:
+            self._clients[cache_key] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=IAM_REGION if service == "iam" else self._sts_region,
+                endpoint_url=self._iam_endpoint if service == "iam" else self._sts_endpoint,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=token,
+                config=self._config,
+            )
+        return self._clients[cache_key]
+
+    # -- STS ------------------------------------------------------------------------------------------------------
+
+    def caller_identity(self, credentials: Credentials) -> Identity:
+        """GetCallerIdentity: needs no permission, so it proves a key works and says whose it is."""
+        who = redact(credentials.access_key_id)
+        try:
+            answer = self._client("sts", credentials).get_caller_identity()
+            arn, account = str(answer["Arn"]), str(answer["Account"])
+        except ClientError as exc:
+            if _error_code(exc) in _KEY_PROBLEMS:
+                raise LongTermKeyRejected(f"AWS does not accept the key {who} ({_error_code(exc)})") from exc
+            if _is_transient(exc):
+                raise StsUnavailable(f"GetCallerIdentity failed ({_describe(exc)}); try again shortly") from exc
+            raise StsError(f"AWS refused GetCallerIdentity for the key {who} ({_describe(exc)})") from exc
+        except (BotoCoreError, ResponseParserError) as exc:
+            raise StsUnavailable(
+                f"STS could not be reached or answered nonsense ({type(exc).__name__}); try again shortly"
+            ) from exc
+        except (KeyError, TypeError) as exc:
+            raise StsUnavailable("STS sent an answer that could not be read; try again shortly") from exc
+        user = _USER_ARN.fullmatch(arn)
+        return Identity(arn, account, user.group(2) if user else None)
+
+    def get_session_token(self, key: LongTermKey, source_profile: str, mfa_serial: str, code: str) -> MfaSession:
+        """A short MFA session for IAM calls, through sts.py so MFA refusals read the same as at unlock."""
+        from .sts import Sts
+
+        spec = EnvironmentSpec(
+            name=source_profile,
+            profile=source_profile,
+            role_arn="",  # no role: GetSessionToken needs only the key, the device and the region
+            mfa_serial=mfa_serial,
+            source_profile=source_profile,
+            region=self._sts_region,
+            role_duration_seconds=0,
+            role_session_name="",
+        )
+        return Sts(self._settings).get_session_token(key, spec, code, ROTATION_SESSION_SECONDS)
+
+    # -- IAM ------------------------------------------------------------------------------------------------------
+
+    def list_access_keys(self, credentials: Credentials, user_name: str) -> list[AccessKeyInfo]:
+        answer = self._call("ListAccessKeys", credentials, UserName=user_name)
+        try:
+            return [
+                AccessKeyInfo(str(item["AccessKeyId"]), str(item.get("Status", "?")), _aware(item.get("CreateDate")))
+                for item in answer["AccessKeyMetadata"]
+            ]
+        except (KeyError, TypeError) as exc:
+            raise IamUnavailable("IAM sent an answer that could not be read", maybe_done=False) from exc
+
+    def create_access_key(self, credentials: Credentials, user_name: str) -> LongTermKey:
+        answer = self._call("CreateAccessKey", credentials, UserName=user_name)
+        try:
+            created = answer["AccessKey"]
+            return LongTermKey.parse(str(created["AccessKeyId"]), str(created["SecretAccessKey"]))
+        except (KeyError, TypeError, InvalidInput) as exc:
+            raise IamUnavailable(
+                "IAM answered CreateAccessKey with something that is not a key pair", maybe_done=True
+            ) from exc
+
+    def delete_access_key(self, credentials: Credentials, user_name: str, access_key_id: str) -> None:
+        self._call("DeleteAccessKey", credentials, UserName=user_name, AccessKeyId=access_key_id)
+
+    def _call(self, action: str, credentials: Credentials, **parameters: str) -> dict[str, Any]:
+        method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+        try:
+            answer: dict[str, Any] = getattr(self._client("iam", credentials), method)(**parameters)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code == "LimitExceeded":
+                raise AccessKeyLimit(f"AWS refused {action}: the user already has two access keys") from exc
+            if code in _KEY_PROBLEMS:
+                raise LongTermKeyRejected(f"AWS does not accept the credentials used for {action} ({code})") from exc
+            if _is_transient(exc):
+                # Throttling is refused before anything runs; a 5xx may come after the work was done.
+                raise IamUnavailable(
+                    f"{action} failed ({_describe(exc)})", maybe_done=code not in _THROTTLING or _status(exc) >= 500
+                ) from exc
+            raise IamError(f"AWS refused {action} ({_describe(exc)})") from exc
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            raise IamUnavailable(
+                f"IAM could not be reached for {action} ({type(exc).__name__})", maybe_done=False
+            ) from exc
+        except (BotoCoreError, ResponseParserError) as exc:
+            # The request went out and its answer was lost or unreadable: it may have been carried out.
+            raise IamUnavailable(f"{action} got no usable answer ({type(exc).__name__})", maybe_done=True) from exc
+        return answer
+
+
+def verify_key(settings: Settings, key: LongTermKey) -> Identity:
+    """Prove a long-term key works (GetCallerIdentity) and that it is an IAM user's, not the root user's."""
+    identity = Iam(settings).caller_identity(key)
+    return check_user_key(identity, key)
+
+
+def check_user_key(identity: Identity, key: LongTermKey) -> Identity:
+    if identity.user_name is not None:
+        return identity
+    if _ROOT_ARN.fullmatch(identity.arn):
+        raise InvalidInput(
+            f"the key {key!r} belongs to the account's root user; store an IAM user's key (never keep root keys)"
+        )
+    raise LongTermKeyRejected(f"AWS does not know the key {key!r} as an IAM user's key (it answered {identity.arn})")
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _is_transient(exc: ClientError) -> bool:
+    status = _status(exc)
+    return status >= 500 or status == 0 or _error_code(exc) in _THROTTLING
+
+
+def _describe(exc: ClientError) -> str:
+    message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
+    return f"{_error_code(exc) or 'error'}, HTTP {_status(exc) or '?'}" + (f": {message}" if message else "")
