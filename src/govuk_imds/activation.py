@@ -16,17 +16,13 @@ from __future__ import annotations
 import socket
 from collections.abc import MutableMapping
 
-from .errors import DaemonError
+from .errors import InheritedSocketRefused
 
 #: The first passed descriptor (SD_LISTEN_FDS_START).
 LISTEN_FDS_START = 3
 LISTEN_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 LOOPBACK = "127.0.0.1"
 _FIX = "set ListenStream=127.0.0.1:<port> in govuk-imds.socket (`govuk-imds service install` writes it)"
-
-
-class InheritedSocketRefused(DaemonError):
-    """The service manager passed a socket the daemon must not serve on."""
 
 
 def inherited_listener(

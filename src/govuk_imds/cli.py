@@ -22,7 +22,17 @@ from . import control, service_manager, shellenv
 from .clock import parse_rfc3339, rfc3339
 from .config import EnvironmentSpec, Settings, load_environments, load_settings
 from .credentials import LongTermKey
-from .errors import ControlError, DaemonError, DaemonNotRunning, GovukImdsError, InvalidInput, NoKeyStored
+from .errors import (
+    CommandNotFound,
+    ControlError,
+    CredentialProcessRefused,
+    DaemonError,
+    DaemonNotRunning,
+    GovukImdsError,
+    InvalidInput,
+    NoKeyStored,
+    UnknownEnvironmentToken,
+)
 
 #: A subcommand: receives its parsed arguments and the settings, returns the exit status.
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -499,18 +509,6 @@ def _this_program() -> list[str]:
     if entry.name == "govuk-imds" and entry.exists():
         return [str(entry.resolve())]
     return [sys.executable, "-m", "govuk_imds"]
-
-
-class UnknownEnvironmentToken(GovukImdsError):
-    exit_code = 2
-
-
-class CredentialProcessRefused(GovukImdsError):
-    exit_code = 5
-
-
-class CommandNotFound(GovukImdsError):
-    exit_code = 127
 
 
 __all__ = ["ControlError", "main"]

@@ -15,15 +15,24 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── MfaCodeRefused          wrong or already-used MFA code
     │   ├── LongTermKeyRejected     the stored key pair is not valid
     │   ├── SessionRejected         the MFA session can no longer assume the role (fatal: lock)
-    │   └── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
+    │   ├── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
+    │   └── IamError                IAM said no (key import and rotation)
+    │       ├── IamUnavailable      IAM unreachable or 5xx; ``maybe_done`` says whether it may have acted
+    │       └── AccessKeyLimit      the user already has the two keys AWS allows
     ├── EnvironmentLocked           no MFA session for the environment
     ├── CredentialsUnavailable      unlocked, but nothing valid to serve right now
     ├── DaemonError                 the daemon process itself
     │   ├── DaemonNotRunning
     │   ├── AlreadyRunning
     │   ├── PortInUse
-    │   └── UnsafeRuntimeDir        runtime dir or file with the wrong owner, mode or type
-    └── ControlError                the control channel answered with an error
+    │   ├── UnsafeRuntimeDir        runtime dir or file with the wrong owner, mode or type
+    │   ├── InheritedSocketRefused  a socket-activated listener not on 127.0.0.1:<port>
+    │   └── ServiceManagerError     systemctl or launchctl said no
+    ├── ControlError                the control channel answered with an error
+    ├── KeyOperationError           a key command stopped; the message gives the state of keyring, file and AWS
+    ├── UnknownEnvironmentToken     credential-process for an environment with no token file
+    ├── CredentialProcessRefused    credential-process got an error answer from the daemon
+    └── CommandNotFound             `exec` could not run the command (exit 127)
 """
 
 from __future__ import annotations
@@ -131,3 +140,49 @@ class UnsafeRuntimeDir(DaemonError):
 
 class ControlError(GovukImdsError):
     exit_code = 8
+
+
+class InheritedSocketRefused(DaemonError):
+    """The service manager passed a socket the daemon must not serve on."""
+
+
+class ServiceManagerError(DaemonError):
+    """systemctl or launchctl said no, or this platform has no supported service manager."""
+
+
+class IamError(StsError):
+    """AWS IAM said no (AccessDenied, NoSuchEntity, LimitExceeded, ...)."""
+
+
+class IamUnavailable(IamError):
+    """IAM could not be reached or answered with a server error.
+
+    ``maybe_done`` is true when the request may have been carried out anyway (the answer was lost or was a 5xx),
+    false when it certainly was not (no connection, or throttled before it ran).
+    """
+
+    def __init__(self, message: str, *, maybe_done: bool) -> None:
+        super().__init__(message)
+        self.maybe_done = maybe_done
+
+
+class AccessKeyLimit(IamError):
+    """The user already has the two access keys AWS allows."""
+
+
+class KeyOperationError(GovukImdsError):
+    """A key command stopped. The message says what state the keyring, the file and AWS are in."""
+
+    exit_code = 9
+
+
+class UnknownEnvironmentToken(GovukImdsError):
+    exit_code = 2
+
+
+class CredentialProcessRefused(GovukImdsError):
+    exit_code = 5
+
+
+class CommandNotFound(GovukImdsError):
+    exit_code = 127

@@ -26,7 +26,15 @@ from botocore.parsers import ResponseParserError
 
 from .config import EnvironmentSpec, Settings
 from .credentials import LongTermKey, MfaSession, TemporaryCredentials, redact
-from .errors import InvalidInput, LongTermKeyRejected, StsError, StsUnavailable
+from .errors import (
+    AccessKeyLimit,
+    IamError,
+    IamUnavailable,
+    InvalidInput,
+    LongTermKeyRejected,
+    StsError,
+    StsUnavailable,
+)
 
 IAM_REGION = "us-east-1"  # IAM is global; its requests are signed for us-east-1
 DEFAULT_STS_REGION = "eu-west-1"
@@ -46,26 +54,6 @@ _USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w
 _ROOT_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:root")
 
 Credentials = LongTermKey | TemporaryCredentials
-
-
-class IamError(StsError):
-    """AWS IAM said no (AccessDenied, NoSuchEntity, LimitExceeded, ...)."""
-
-
-class IamUnavailable(IamError):
-    """IAM could not be reached or answered with a server error.
-
-    ``maybe_done`` is true when the request may have been carried out anyway (the answer was lost or was a 5xx),
-    false when it certainly was not (no connection, or throttled before it ran).
-    """
-
-    def __init__(self, message: str, *, maybe_done: bool) -> None:
-        super().__init__(message)
-        self.maybe_done = maybe_done
-
-
-class AccessKeyLimit(IamError):
-    """The user already has the two access keys AWS allows."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .errors import (
     ConfigError,
     GovukImdsError,
     InvalidInput,
+    KeyOperationError,
     KeyStoreError,
     LongTermKeyRejected,
     NoKeyStored,
@@ -57,12 +58,6 @@ VERIFY_DELAY_SECONDS = 2.5
 
 #: Asks a yes/no question; true means go ahead.
 Confirm = Callable[[str], bool]
-
-
-class KeyOperationError(GovukImdsError):
-    """A key command stopped. The message says what state the keyring, the file and AWS are in."""
-
-    exit_code = 9
 
 
 class AccessKeyAdmin(Protocol):
@@ -460,7 +455,7 @@ def _after_failed_create(
     old: LongTermKey,
     profile: str,
 ) -> str:
-    from .iam import IamUnavailable
+    from .errors import IamUnavailable
 
     kept = f"the keyring still holds {old!r}, which works"
     if not (isinstance(exc, IamUnavailable) and exc.maybe_done):
@@ -487,7 +482,7 @@ def _after_failed_create(
 
 def _gone_anyway(exc: StsError, admin: AccessKeyAdmin, session: MfaSession, user: str, old: LongTermKey) -> bool:
     """After a DeleteAccessKey whose answer was lost: did it happen?"""
-    from .iam import IamUnavailable
+    from .errors import IamUnavailable
 
     if not (isinstance(exc, IamUnavailable) and exc.maybe_done):
         return False

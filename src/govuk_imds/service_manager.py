@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import control
 from .config import DEFAULT_PORT, Settings
-from .errors import ControlError, DaemonError, DaemonNotRunning
+from .errors import ControlError, DaemonNotRunning, ServiceManagerError
 from .paths import APP, atomic_write, default_config_file
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ START_TIMEOUT_SECONDS = 20.0
 PLACEHOLDER_SYSTEMD_EXEC_START = "%h/.local/bin/govuk-imds serve"
 PLACEHOLDER_HOME = Path("/Users/USERNAME")
 PLACEHOLDER_MACOS_RUNTIME_DIR = Path("/private/var/folders/xx/USER_TMPDIR/T/govuk-imds")
-
-
-class ServiceManagerError(DaemonError):
-    """systemctl or launchctl said no, or this platform has no supported service manager."""
 
 
 # -- the seam ------------------------------------------------------------------------------------------------------

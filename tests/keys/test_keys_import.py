@@ -13,9 +13,16 @@ import pytest
 
 from govuk_imds.config import Settings
 from govuk_imds.credentials import LongTermKey
-from govuk_imds.errors import ConfigError, InvalidInput, KeyringUnavailable, LongTermKeyRejected, StsUnavailable
+from govuk_imds.errors import (
+    ConfigError,
+    InvalidInput,
+    KeyOperationError,
+    KeyringUnavailable,
+    LongTermKeyRejected,
+    StsUnavailable,
+)
 from govuk_imds.iam import Iam, Identity, check_user_key, verify_key
-from govuk_imds.keys import KeyOperationError, import_from_credentials_file
+from govuk_imds.keys import import_from_credentials_file
 from govuk_imds.keystore import KeyringStore, MemoryStore
 from support.sts_emulator import StsProxy
 

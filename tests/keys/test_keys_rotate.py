@@ -16,13 +16,14 @@ from govuk_imds.credentials import LongTermKey, MfaSession, TemporaryCredentials
 from govuk_imds.errors import (
     GovukImdsError,
     InvalidInput,
+    KeyOperationError,
     KeyringUnavailable,
     MfaCodeRefused,
     NoKeyStored,
     StsUnavailable,
 )
 from govuk_imds.iam import AccessKeyInfo, Iam, Identity
-from govuk_imds.keys import KeyOperationError, RotationResult, list_keys, rotate_key
+from govuk_imds.keys import RotationResult, list_keys, rotate_key
 from govuk_imds.keystore import KeyringStore, KeyringTimeout
 from support.sts_emulator import FaultKind, StsProxy
 
@@ -296,7 +297,7 @@ def test_a_key_made_despite_a_failed_create_is_named(rig: Rig) -> None:
 
     class CreatesThenFails(Iam):
         def create_access_key(self, credentials: Credentials, user_name: str) -> LongTermKey:
-            from govuk_imds.iam import IamUnavailable
+            from govuk_imds.errors import IamUnavailable
 
             super().create_access_key(credentials, user_name)
             raise IamUnavailable("CreateAccessKey failed (InternalFailure, HTTP 500)", maybe_done=True)
@@ -384,7 +385,7 @@ def test_a_lost_answer_to_delete_is_checked(rig: Rig) -> None:
 
     class DeletesThenFails(Iam):
         def delete_access_key(self, credentials: Credentials, user_name: str, access_key_id: str) -> None:
-            from govuk_imds.iam import IamUnavailable
+            from govuk_imds.errors import IamUnavailable
 
             super().delete_access_key(credentials, user_name, access_key_id)
             raise IamUnavailable("DeleteAccessKey got no usable answer", maybe_done=True)

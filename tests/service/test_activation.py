@@ -253,7 +253,8 @@ def test_in_process_variables_are_cleared_without_touching_descriptors() -> None
 
 
 def test_a_malformed_count_is_refused_in_process() -> None:
-    from govuk_imds.activation import InheritedSocketRefused, inherited_listener
+    from govuk_imds.activation import inherited_listener
+    from govuk_imds.errors import InheritedSocketRefused
 
     environ = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "one"}
     with pytest.raises(InheritedSocketRefused, match=r"^LISTEN_FDS='one' is not a number"):
