@@ -24,6 +24,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from .aws_errors import KEY_PROBLEMS, THROTTLING, describe, error_code, http_status, is_transient
 from .config import EnvironmentSpec, Settings
 from .credentials import LongTermKey, MfaSession, TemporaryCredentials, redact
 from .errors import (
@@ -40,16 +41,6 @@ IAM_REGION = "us-east-1"  # IAM is global; its requests are signed for us-east-1
 DEFAULT_STS_REGION = "eu-west-1"
 ROTATION_SESSION_SECONDS = 900  # the shortest MFA session AWS grants: rotation takes seconds
 
-_THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "ServiceFailure",
-    "InternalFailure",
-}
-_KEY_PROBLEMS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"}
 _USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
 _ROOT_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:root")
 
@@ -125,11 +116,11 @@ class Iam:
             answer = self._client("sts", credentials).get_caller_identity()
             arn, account = str(answer["Arn"]), str(answer["Account"])
         except ClientError as exc:
-            if _error_code(exc) in _KEY_PROBLEMS:
-                raise LongTermKeyRejected(f"AWS does not accept the key {who} ({_error_code(exc)})") from exc
-            if _is_transient(exc):
-                raise StsUnavailable(f"GetCallerIdentity failed ({_describe(exc)}); try again shortly") from exc
-            raise StsError(f"AWS refused GetCallerIdentity for the key {who} ({_describe(exc)})") from exc
+            if error_code(exc) in KEY_PROBLEMS:
+                raise LongTermKeyRejected(f"AWS does not accept the key {who} ({error_code(exc)})") from exc
+            if is_transient(exc):
+                raise StsUnavailable(f"GetCallerIdentity failed ({describe(exc)}); try again shortly") from exc
+            raise StsError(f"AWS refused GetCallerIdentity for the key {who} ({describe(exc)})") from exc
         except (BotoCoreError, ResponseParserError) as exc:
             raise StsUnavailable(
                 f"STS could not be reached or answered nonsense ({type(exc).__name__}); try again shortly"
@@ -185,17 +176,17 @@ class Iam:
         try:
             answer: dict[str, Any] = getattr(self._client("iam", credentials), method)(**parameters)
         except ClientError as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "LimitExceeded":
                 raise AccessKeyLimit(f"AWS refused {action}: the user already has two access keys") from exc
-            if code in _KEY_PROBLEMS:
+            if code in KEY_PROBLEMS:
                 raise LongTermKeyRejected(f"AWS does not accept the credentials used for {action} ({code})") from exc
-            if _is_transient(exc):
+            if is_transient(exc):
                 # Throttling is refused before anything runs; a 5xx may come after the work was done.
                 raise IamUnavailable(
-                    f"{action} failed ({_describe(exc)})", maybe_done=code not in _THROTTLING or _status(exc) >= 500
+                    f"{action} failed ({describe(exc)})", maybe_done=code not in THROTTLING or http_status(exc) >= 500
                 ) from exc
-            raise IamError(f"AWS refused {action} ({_describe(exc)})") from exc
+            raise IamError(f"AWS refused {action} ({describe(exc)})") from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise IamUnavailable(
                 f"IAM could not be reached for {action} ({type(exc).__name__})", maybe_done=False
@@ -226,21 +217,3 @@ def _aware(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
-def _is_transient(exc: ClientError) -> bool:
-    status = _status(exc)
-    return status >= 500 or status == 0 or _error_code(exc) in _THROTTLING
-
-
-def _describe(exc: ClientError) -> str:
-    message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
-    return f"{_error_code(exc) or 'error'}, HTTP {_status(exc) or '?'}" + (f": {message}" if message else "")

@@ -19,21 +19,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from .aws_errors import KEY_PROBLEMS, describe, error_code, error_message, is_transient
 from .config import EnvironmentSpec, Settings
 from .credentials import LongTermKey, MfaSession, RoleCredentials, TemporaryCredentials
 from .errors import LongTermKeyRejected, MfaCodeRefused, SessionRejected, StsError, StsUnavailable
 
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle"}
-_THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "IDPCommunicationError",
-    "ServiceUnavailable",
-    "InternalFailure",
-}
-_KEY_PROBLEMS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"}
 _ACCOUNT_IN_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):")
 
 
@@ -86,20 +77,20 @@ class Sts:
                 SerialNumber=spec.mfa_serial, TokenCode=code, DurationSeconds=duration_seconds
             )["Credentials"]
         except ClientError as exc:
-            code_name = _error_code(exc)
-            if code_name == "AccessDenied" and "MultiFactorAuthentication" in _error_message(exc):
+            code_name = error_code(exc)
+            if code_name == "AccessDenied" and "MultiFactorAuthentication" in error_message(exc):
                 raise MfaCodeRefused(
                     "AWS refused the MFA code: it was wrong or already used (AWS accepts each code once), "
                     f"or {spec.mfa_serial} is not your device; wait for the next code and run the same command again"
                 ) from exc
-            if code_name in _KEY_PROBLEMS:
+            if code_name in KEY_PROBLEMS:
                 raise LongTermKeyRejected(
                     f"AWS does not accept the stored key for {spec.source_profile!r} ({code_name}); "
                     f"run `govuk-imds add {spec.source_profile}` with a current key"
                 ) from exc
-            if _is_transient(exc):
-                raise StsUnavailable(f"GetSessionToken failed ({_describe(exc)}); try again shortly") from exc
-            raise StsError(f"AWS refused GetSessionToken ({_describe(exc)})") from exc
+            if is_transient(exc):
+                raise StsUnavailable(f"GetSessionToken failed ({describe(exc)}); try again shortly") from exc
+            raise StsError(f"AWS refused GetSessionToken ({describe(exc)})") from exc
         except (BotoCoreError, ResponseParserError) as exc:
             raise StsUnavailable(f"STS could not be reached ({type(exc).__name__}); try again shortly") from exc
         return MfaSession(
@@ -115,11 +106,11 @@ class Sts:
                 DurationSeconds=spec.role_duration_seconds,
             )
         except ClientError as exc:
-            if _is_transient(exc):
-                raise StsUnavailable(f"AssumeRole failed ({_describe(exc)})") from exc
+            if is_transient(exc):
+                raise StsUnavailable(f"AssumeRole failed ({describe(exc)})") from exc
             # AccessDenied, ExpiredToken, InvalidClientTokenId, a role that cannot be assumed...: retrying
             # cannot help, so the environment locks with this reason.
-            raise SessionRejected(f"STS refused AssumeRole ({_describe(exc)})") from exc
+            raise SessionRejected(f"STS refused AssumeRole ({describe(exc)})") from exc
         except (BotoCoreError, ResponseParserError) as exc:
             raise StsUnavailable(f"STS unreachable or unreadable ({type(exc).__name__})") from exc
         except (KeyError, TypeError, ValueError) as exc:
@@ -148,22 +139,3 @@ class StsIssuer:
 
     async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
         return await asyncio.to_thread(self._sts.assume_role, session, spec)
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _error_message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", ""))
-
-
-def _is_transient(exc: ClientError) -> bool:
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return status >= 500 or status == 0 or _error_code(exc) in _THROTTLING
-
-
-def _describe(exc: ClientError) -> str:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-    message = _error_message(exc)[:200]
-    return f"{_error_code(exc) or 'error'}, HTTP {status}" + (f": {message}" if message else "")
