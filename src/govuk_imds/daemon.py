@@ -92,7 +92,7 @@ class Daemon:
             listener = bind_loopback(self.settings.port)
         self._load_environments(initial=True)
         runner = web.AppRunner(
-            create_app(self._service, self._tokens, self.settings.port),
+            create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=5,

@@ -1,8 +1,8 @@
 """The container credential wire format, exactly as every AWS SDK accepts it (see docs/ecs-protocol in design).
 
 Success: status 200, JSON with AccessKeyId, SecretAccessKey, Token, Expiration (RFC 3339 with ``Z``), AccountId as a
-string, RoleArn. Errors: ``{"code", "message"}`` in the ECS agent's format, with a message for a person. Pure: no
-I/O here.
+string, RoleArn. Errors: ``{"code", "message"}`` in the ECS agent's format (repeated as ``Code``/``Message``), with a
+message for a person. Pure: no I/O here.
 """
 
 from __future__ import annotations
@@ -30,4 +30,6 @@ def credentials_body(credentials: RoleCredentials) -> bytes:
 
 
 def error_body(code: str, message: str) -> bytes:
-    return json.dumps({"code": code, "message": message}).encode()
+    """The ECS agent's ``{"code", "message"}``, plus the same values capitalised: the JS SDK's ``fromHttp`` shows
+    only ``Code``/``Message`` to its user, and Go's case-insensitive JSON decoding sees identical values."""
+    return json.dumps({"code": code, "message": message, "Code": code, "Message": message}).encode()

@@ -72,7 +72,7 @@ def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.
     return web.Response(status=status, body=body, headers=headers)
 
 
-def create_app(service: Service, tokens: TokenStore, port: int) -> web.Application:
+def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str = "govuk-") -> web.Application:
     expected_host = f"127.0.0.1:{port}".encode()
     refusals = _Refusals()
 
@@ -104,7 +104,13 @@ def create_app(service: Service, tokens: TokenStore, port: int) -> web.Applicati
             return refuse(405, "MethodNotAllowed", "only GET is allowed", {"Allow": "GET"})
         name = match.group(1)
         if not service.knows(name):
-            return refuse(404, "UnknownEnvironment", str(UnknownEnvironment(name, [])))
+            # Without a valid token the daemon does not list what it knows; the CLI does.
+            return refuse(
+                404,
+                "UnknownEnvironment",
+                f"unknown environment {name!r}; define it as [profile "
+                f"{profile_prefix}{name}] in your AWS config, or see `govuk-imds status`",
+            )
         if not authorizations:
             return refuse(
                 401,

@@ -96,7 +96,8 @@ def test_every_bad_authorization_is_refused_without_credentials(served: World, n
     assert answer_status == status, name
     assert headers["content-type"] == "application/json"
     document = json.loads(body)
-    assert set(document) == {"code", "message"}
+    assert set(document) == {"code", "message", "Code", "Message"}
+    assert document["Message"] == document["message"]
     assert b"SecretAccessKey" not in body
 
 

@@ -80,9 +80,11 @@ def test_error_body_shape() -> None:
     assert json.loads(raw) == {
         "code": "EnvironmentLocked",
         "message": "environment 'production' is locked; run `govuk-imds unlock production`",
+        "Code": "EnvironmentLocked",
+        "Message": "environment 'production' is locked; run `govuk-imds unlock production`",
     }
 
 
 def test_error_body_escapes_hostile_text() -> None:
     message = 'quote " backslash \\ newline \n and </script>'
-    assert json.loads(error_body("X", message)) == {"code": "X", "message": message}
+    assert json.loads(error_body("X", message)) == {"code": "X", "message": message, "Code": "X", "Message": message}
