@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnsafeRuntimeDir
-
-APP = "govuk-imds"
+from .locations import APP, runtime_dir
 
 
 @dataclass(frozen=True)
@@ -46,18 +45,7 @@ class RuntimePaths:
 
 
 def default_runtime_dir(environ: Mapping[str, str]) -> Path:
-    """``$XDG_RUNTIME_DIR/govuk-imds`` on Linux; a per-user temporary directory elsewhere."""
-    explicit = environ.get("GOVUK_IMDS_RUNTIME_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        return Path(xdg) / APP
-    if sys.platform == "darwin" and environ.get("TMPDIR"):
-        # macOS gives each user a private 0700 $TMPDIR under /var/folders.
-        return Path(environ["TMPDIR"]) / APP
-    # Last resort: checked to be ours and 0700 before use, so a squatter's directory is refused.
-    return Path("/tmp") / f"{APP}-{os.getuid()}"  # noqa: S108
+    return Path(runtime_dir(environ))
 
 
 def default_config_file(environ: Mapping[str, str]) -> Path:

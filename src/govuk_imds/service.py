@@ -22,6 +22,7 @@ from aiocache import SimpleMemoryCache
 from .clock import Clock, rfc3339
 from .config import EnvironmentSpec
 from .credentials import MfaSession, RoleCredentials, TemporaryCredentials
+from .ecs_protocol import credentials_body
 from .errors import CredentialsUnavailable, EnvironmentLocked, GovukImdsError, SessionRejected, UnknownEnvironment
 from .session import (
     MIN_SERVED_LIFETIME,
@@ -51,6 +52,18 @@ REQUEST_WAIT_SECONDS = 0.8
 
 class CredentialIssuer(Protocol):
     async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials: ...
+
+
+@dataclass(frozen=True)
+class Served:
+    """Role credentials as served: the wire answer is rendered once per set of credentials, not per request."""
+
+    credentials: RoleCredentials
+    body: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, credentials: RoleCredentials) -> Served:
+        return cls(credentials, credentials_body(credentials))
 
 
 @dataclass
@@ -108,15 +121,20 @@ class Service:
     # -- the request path -----------------------------------------------------------------------------------------
 
     async def credentials_for(self, name: str) -> RoleCredentials:
+        return (await self.serve(name)).credentials
+
+    async def serve(self, name: str) -> Served:
+        """The credentials to hand out now, with their answer already rendered; never waits on STS while valid
+        credentials exist."""
         environment = self._environments.get(name)
         if environment is None:
             raise UnknownEnvironment(name, self.names())
         now = self._clock.now()
-        cached: RoleCredentials | None = await self._cache.get(name)
+        cached: Served | None = await self._cache.get(name)
         session = environment.session
         if session.state is State.LOCKED:
             raise EnvironmentLocked(name, session.problem)
-        if cached is not None and _still_servable(cached, session, now):
+        if cached is not None and _still_servable(cached.credentials, session, now):
             environment.last_served = now
             return cached
         if has_ended(session, now):
@@ -133,7 +151,7 @@ class Service:
         fresh = session.credentials
         if fresh is not None and session.state is not State.LOCKED and _still_servable(fresh, session, now):
             environment.last_served = now
-            return fresh
+            return Served.of(fresh)
         if session.state is State.LOCKED:
             raise EnvironmentLocked(name, session.problem)
         if session.ends_at is not None and session.ends_at - now < MIN_SERVED_LIFETIME:
@@ -293,7 +311,7 @@ class Service:
         servable_until = min(credentials.expiration - MIN_SERVED_LIFETIME, session.ends_at)
         ttl = (servable_until - self._clock.now()).total_seconds()
         if ttl > 0:
-            await self._cache.set(name, credentials, ttl=ttl)
+            await self._cache.set(name, Served.of(credentials), ttl=ttl)
         else:
             await self._cache.delete(name)
 

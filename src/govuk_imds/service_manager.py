@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Protocol
 from . import control
 from .config import DEFAULT_PORT, Settings
 from .errors import ControlError, DaemonNotRunning, ServiceManagerError
-from .paths import APP, atomic_write, default_config_file
+from .locations import APP
+from .paths import atomic_write, default_config_file
 
 if TYPE_CHECKING:
     import argparse

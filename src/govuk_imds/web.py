@@ -121,14 +121,14 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
         if len(authorizations) != 1 or not tokens.matches(name, authorizations[0]):
             return refuse(403, "Forbidden", f'wrong token for {name!r}; run `eval "$(govuk-imds env {name})"` again')
         try:
-            credentials = await service.credentials_for(name)
+            served = await service.serve(name)
         except EnvironmentLocked as exc:
             return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc)))
         except UnknownEnvironment as exc:
             return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc)))
         except CredentialsUnavailable as exc:
             return _json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"})
-        return _json(200, ecs_protocol.credentials_body(credentials))
+        return _json(200, served.body)
 
     @web.middleware
     async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
