@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from . import ecs_protocol
 from .errors import CredentialsUnavailable, EnvironmentLocked, UnknownEnvironment
@@ -81,6 +80,15 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
         return _json(status, ecs_protocol.error_body(code, message), extra)
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        """The safety net, inline rather than as a middleware (a middleware costs ~5 µs on every request):
+        whatever goes wrong, the answer is JSON and says nothing about the insides."""
+        try:
+            return await answer(request)
+        except Exception:
+            log.exception("unexpected error while answering a request")
+            return _json(500, ecs_protocol.error_body("InternalError", "internal error; see the daemon's log"))
+
+    async def answer(request: web.Request) -> web.StreamResponse:
         if not request.raw_path.startswith("/"):
             return refuse(400, "BadRequest", "absolute-form request targets are not accepted")
         hosts = 0
@@ -130,21 +138,10 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
             return _json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"})
         return _json(200, served.body)
 
-    @web.middleware
-    async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The safety net: whatever goes wrong, the answer is JSON and says nothing about the insides."""
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            return refuse(exc.status, exc.reason.replace(" ", ""), exc.reason)
-        except Exception:
-            log.exception("unexpected error while answering a request")
-            return _json(500, ecs_protocol.error_body("InternalError", "internal error; see the daemon's log"))
-
     async def flush_refusals(app: web.Application) -> None:
         refusals.flush()
 
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application()
     app[SERVICE_KEY] = service
     app.router.add_route("*", "/{tail:.*}", handle)
     app.on_cleanup.append(flush_refusals)
