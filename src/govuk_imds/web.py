@@ -77,7 +77,11 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
 
     def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
         refusals.add(code)
-        return _json(status, ecs_protocol.error_body(code, message), extra)
+        response = _json(status, ecs_protocol.error_body(code, message), extra)
+        # An SDK never repeats a refused request on the same connection; closing it turns a keep-alive flood of
+        # bad requests into a connection-per-request one, which costs the attacker more and valid clients less.
+        response.force_close()
+        return response
 
     async def handle(request: web.Request) -> web.StreamResponse:
         """The safety net, inline rather than as a middleware (a middleware costs ~5 µs on every request):

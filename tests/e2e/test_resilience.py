@@ -233,3 +233,28 @@ def test_status_warns_when_the_mfa_session_is_about_to_end(world: World) -> None
     assert "warning: the MFA session for production ends at" in table.stdout
     assert "govuk-imds unlock production" in table.stdout
     assert status_rows(world)["production"]["ending_soon"] is True
+
+
+def test_sigterm_lets_a_request_in_flight_finish_with_a_full_answer(world: World) -> None:
+    """A request waiting for a renewal when SIGTERM arrives still gets its answer before the daemon exits."""
+    world.sts.role_lifetime = 15 * 60 + 1  # servable for a second, then a renewal is needed
+    world.add_key()
+    daemon = subprocess.Popen([str(BIN / "govuk-imds"), "serve"], env=world.environment,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for((world.runtime / "state.json").exists, 10, "the daemon")
+        assert world.unlock("production").returncode == 0
+        world.sts.fail_next("AssumeRole", "slow", delay=4)
+        before = world.sts.count("AssumeRole")
+        wait_for(lambda: world.sts.count("AssumeRole") > before, 15, "the renewal to start")
+        answers: list[int] = []
+        request = threading.Thread(target=lambda: answers.append(raw_get(world, "production")[0]))
+        request.start()
+        time.sleep(0.2)  # the request is now waiting on the renewal inside the daemon
+        daemon.send_signal(signal.SIGTERM)
+        request.join(10)
+        assert answers == [503]  # a complete HTTP answer, not a reset connection
+        assert daemon.wait(15) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
