@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -97,7 +97,6 @@ class World:
     secret: str
     mfa_serial: str
     environment: dict[str, str]
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def config_file(self) -> Path:

@@ -24,7 +24,6 @@ from .config import EnvironmentSpec, Settings, load_environments, load_settings
 from .credentials import LongTermKey
 from .errors import (
     CommandNotFound,
-    ControlError,
     CredentialProcessRefused,
     DaemonError,
     DaemonNotRunning,
@@ -510,5 +509,3 @@ def _this_program() -> list[str]:
         return [str(entry.resolve())]
     return [sys.executable, "-m", "govuk_imds"]
 
-
-__all__ = ["ControlError", "main"]

@@ -23,7 +23,6 @@ from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEY = web.AppKey("service", Service)
 ROUTE = re.compile(r"/v1/credentials/([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
 # Sent by browsers and proxies, never by an AWS SDK: their presence means the request is not from a local tool.
 BROWSER_HEADERS = frozenset(
@@ -146,7 +145,6 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
         refusals.flush()
 
     app = web.Application()
-    app[SERVICE_KEY] = service
     app.router.add_route("*", "/{tail:.*}", handle)
     app.on_cleanup.append(flush_refusals)
     return app
