@@ -5,38 +5,74 @@ from __future__ import annotations
 import os
 import pty
 import select
+import subprocess
+import sys
 import time
+
+import pytest
 
 from conftest import BIN, World, status_rows
 
+# The child takes the terminal as its controlling terminal (as a login shell would), then becomes the CLI. It is
+# a fresh interpreter started by subprocess (fork and exec in C), so no Python code runs in a fork of this
+# multi-threaded test process, where a lock held by another thread at the fork could hang the child for ever.
+TAKE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
-def run_in_terminal(world: World, argv: list[str], answers: list[str], timeout: float = 30) -> tuple[int, str]:
-    """Run the CLI with a pty as its controlling terminal, answering each prompt in turn."""
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: becomes the CLI
-        os.execve(str(BIN / "govuk-imds"), ["govuk-imds", *argv], world.environment)  # noqa: S606
+
+def run_in_terminal(world: World, argv: list[str], dialogue: list[tuple[str, str]],
+                    timeout: float = 30) -> tuple[int, str]:
+    """Run the CLI on a pty as its controlling terminal; answer each (prompt, answer) once its prompt appears.
+
+    An answer is written only after its own prompt is on the screen: getpass turns echo off and flushes pending
+    input *before* it writes the prompt, so an answer sent earlier (on the newline that ends the previous prompt,
+    say) would be thrown away, or echoed. A CLI still running at the deadline is killed, so a broken prompt fails
+    this test with the screen instead of hanging the suite.
+    """
+    terminal, child_side = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", TAKE_TERMINAL, str(BIN / "govuk-imds"), *argv],
+        stdin=child_side, stdout=child_side, stderr=child_side, env=world.environment, start_new_session=True,
+    )
+    os.close(child_side)  # the child holds the only copy now, so its exit ends our reads with EIO
     seen = b""
-    pending = list(answers)
+    answered_up_to = 0  # the screen before this offset has been answered already
+    pending = list(dialogue)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([terminal], [], [], 0.1)
-        if ready:
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.1)
+            if not ready:
+                continue
             try:
                 chunk = os.read(terminal, 4096)
-            except OSError:
+            except OSError:  # EIO: every process on the child's side has closed the terminal
                 break
             if not chunk:
                 break
             seen += chunk
-            if pending and seen.rstrip().endswith(b":"):
-                os.write(terminal, pending.pop(0).encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
-    os.close(terminal)
-    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+            if pending:
+                prompt, answer = pending[0]
+                found = seen.find(prompt.encode(), answered_up_to)
+                if found >= 0:
+                    pending.pop(0)
+                    answered_up_to = found + len(prompt)
+                    os.write(terminal, answer.encode() + b"\n")
+        code = child.wait(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        screen = seen.decode(errors="replace")
+        pytest.fail(f"the CLI was still running after {timeout:g} s (unanswered: {pending}); screen:\n{screen}")
+    finally:
+        os.close(terminal)
+    return code, seen.decode(errors="replace")
 
 
 def test_add_prompts_without_echo(world: World) -> None:
-    code, screen = run_in_terminal(world, ["add", "gds"], [world.key_id, world.secret])
+    code, screen = run_in_terminal(world, ["add", "gds"], [("Access key id:", world.key_id),
+                                                           ("Secret access key:", world.secret)])
     assert code == 0, screen
     assert "Access key id:" in screen
     assert "Secret access key:" in screen
@@ -49,7 +85,7 @@ def test_unlock_prompts_for_the_code_without_echo(world: World) -> None:
     world.add_key()
     world.start()
     code_typed = world.code()
-    code, screen = run_in_terminal(world, ["unlock", "staging"], [code_typed])
+    code, screen = run_in_terminal(world, ["unlock", "staging"], [(f"MFA code for {world.mfa_serial}:", code_typed)])
     assert code == 0, screen
     assert f"MFA code for {world.mfa_serial}:" in screen
     assert code_typed not in screen
