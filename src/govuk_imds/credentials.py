@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from .clock import parse_rfc3339, rfc3339
@@ -66,6 +66,15 @@ class TemporaryCredentials:
     secret_access_key: str = field(repr=False)
     session_token: str = field(repr=False)
     expiration: datetime
+
+    def __post_init__(self) -> None:
+        # botocore hands back expiries in dateutil's tzlocal, whose utcoffset() costs several microseconds and
+        # runs on every comparison; the request path compares expiries on every request. Held in UTC, a
+        # comparison is a plain subtraction. A naive time is refused: its meaning would depend on the machine.
+        if self.expiration.tzinfo is None:
+            raise ValueError("expiration must be timezone-aware")
+        if self.expiration.tzinfo is not UTC:
+            object.__setattr__(self, "expiration", self.expiration.astimezone(UTC))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.access_key_id)}, expires {rfc3339(self.expiration)})"

@@ -201,3 +201,16 @@ def test_credentials_are_frozen() -> None:
     key = LongTermKey(KEY_ID, SECRET)
     with pytest.raises(AttributeError):
         key.access_key_id = "x"  # type: ignore[misc]
+
+
+def test_an_expiry_in_another_zone_is_held_in_utc_as_the_same_moment() -> None:
+    # What botocore hands back: an aware time in the machine's zone (dateutil's tzlocal in real life).
+    london_summer = timezone(timedelta(hours=1))
+    credentials = RoleCredentials(TEMP_KEY_ID, TEMP_SECRET, SESSION_TOKEN, EXPIRY.astimezone(london_summer))
+    assert credentials.expiration.tzinfo is UTC
+    assert credentials.expiration == EXPIRY
+
+
+def test_a_naive_expiry_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        MfaSession(TEMP_KEY_ID, TEMP_SECRET, SESSION_TOKEN, EXPIRY.replace(tzinfo=None))
