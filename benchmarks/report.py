@@ -316,12 +316,8 @@ def _fixes(results: dict[str, Any], add: Any) -> None:
     labels = {
         "daemon": "the real daemon",
         "as-is": "daemon code as it is (replica check)",
-        "memo": "+ body rendered once per credentials",
-        "dict": "+ plain dict instead of aiocache",
-        "memo+dict": "+ both",
-        "memo+dict+uvloop": "+ both, on uvloop (reference)",
-        "memo+dict+nomw": "+ both, and no middleware (safety net folded into the handler)",
-        "memo+dict+nomw+uvloop": "+ all three, on uvloop (reference)",
+        "dict": "+ plain dict instead of aiocache on the request path",
+        "dict+uvloop": "+ plain dict, on uvloop (reference)",
         "floor": "floor",
         "floor+uvloop": "floor on uvloop (reference)",
     }
@@ -554,15 +550,13 @@ def chart(results: dict[str, Any], output: Path) -> None:
     fixes = results.get("fixes")
     ax = axes[0][2]
     if fixes:
-        shown = {"daemon": "daemon", "as-is": "code\nas-is", "memo": "+memo\nbody", "dict": "+dict\ncache",
-                 "memo+dict": "+both", "memo+dict+nomw": "+both\n-middleware", "memo+dict+uvloop": "+both\nuvloop",
-                 "memo+dict+nomw+uvloop": "+all three\nuvloop", "floor+uvloop": "floor\nuvloop"}
+        shown = {"daemon": "daemon", "as-is": "code\nas-is", "dict": "+dict\ncache", "dict+uvloop": "+dict\nuvloop",
+                 "floor+uvloop": "floor\nuvloop"}
         names = [name for name in shown if name == "daemon" or f"{name}/floor" in fixes["summary"]]
         values = [fixes["summary"]["daemon/floor" if n == "daemon" else f"{n}/floor"]["rps_ratio_paired_median"]
                   for n in names]
-        palette = {"daemon": "#1d70b8", "as-is": "#5694ca", "memo": "#f47738", "dict": "#f47738",
-                   "memo+dict": "#00703c", "memo+dict+nomw": "#00703c", "memo+dict+uvloop": "#85994b",
-                   "memo+dict+nomw+uvloop": "#85994b", "floor+uvloop": "#6f777b"}
+        palette = {"daemon": "#1d70b8", "as-is": "#5694ca", "dict": "#f47738", "dict+uvloop": "#85994b",
+                   "floor+uvloop": "#6f777b"}
         ax.bar(range(len(names)), values, color=[palette[n] for n in names])
         ax.set_xticks(range(len(names)), [shown[n] for n in names], fontsize=8)
         ax.axhline(0.9, color="#d4351c", linestyle="--", linewidth=1)

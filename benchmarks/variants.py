@@ -5,19 +5,16 @@ The app is the real one: ``govuk_imds.web.create_app`` with a real ``Service`` a
 replaced by an issuer that hands back the credentials the real daemon served (so the body bytes are identical) and
 the token is the real daemon's. Variants patch the running process, never the source tree:
 
-* ``as-is``    -- nothing changed (must match the real daemon: it checks that the replica is faithful);
-* ``memo``     -- the JSON body rendered once per credentials object, not per request (patches
-                  ``ecs_protocol.credentials_body``; a no-op once ``src/`` itself renders the body once);
-* ``dict``     -- a plain dict instead of aiocache's SimpleMemoryCache (expiry is judged on the wall clock per
-                  request anyway, so the cache's own TTL adds nothing);
-* ``memo+dict`` -- both;
-* ``memo+dict+nomw`` -- both, and no aiohttp middleware: the proposal folds the ``json_errors`` safety net into
-                  the one handler as a try/except (here it is simply dropped, which changes nothing for requests
-                  that raise nothing, as all of these do);
-* ``memo+dict+nomw+uvloop`` -- the same on uvloop's event loop instead of asyncio's (a new dependency: shown as
-                  a reference for what the stack itself could reach, not as a recommendation on its own).
+* ``as-is``  -- nothing changed (must match the real daemon: it checks that the replica is faithful);
+* ``dict``   -- a plain dict instead of aiocache's SimpleMemoryCache on the request path (expiry is judged on the
+                wall clock at every request anyway, so the cache's own TTL adds safety, not speed): what keeping
+                aiocache, as issue 2 asks, costs per request;
+* ``dict+uvloop`` -- the same on uvloop's event loop instead of asyncio's (a new dependency: a reference for what
+                the stack itself could reach, not a recommendation on its own).
 
-    python -m benchmarks.variants --port 9913 --variant memo+dict --body-file body.json --token-file token
+Earlier proposals measured here (the body rendered once, no middleware) are now part of ``src/``.
+
+    python -m benchmarks.variants --port 9913 --variant dict --body-file body.json --token-file token
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from typing import Any
 
 from aiohttp import web
 
-from govuk_imds import ecs_protocol
 from govuk_imds.clock import SystemClock, parse_rfc3339
 from govuk_imds.config import EnvironmentSpec
 from govuk_imds.credentials import MfaSession, RoleCredentials, TemporaryCredentials
@@ -43,7 +39,7 @@ from govuk_imds.service import Service
 from govuk_imds.tokens import TokenStore
 from govuk_imds.web import create_app
 
-VARIANTS = ("as-is", "memo", "dict", "memo+dict", "memo+dict+nomw", "memo+dict+nomw+uvloop")
+VARIANTS = ("as-is", "dict", "dict+uvloop")
 
 
 class DictCache:
@@ -65,29 +61,6 @@ class DictCache:
         self._data.clear()
 
 
-def drop_middlewares() -> None:
-    """``create_app`` builds ``web.Application(middlewares=[json_errors])``: make that an app without them."""
-    original = web.Application
-
-    def application(*args: Any, middlewares: Any = (), **kwargs: Any) -> web.Application:
-        return original(*args, **kwargs)
-
-    web.Application = application  # type: ignore[misc,assignment]  # looked up at call time by govuk_imds.web
-
-
-def memoise_body() -> None:
-    render = ecs_protocol.credentials_body
-    last: list[Any] = [None, b""]
-
-    def credentials_body(credentials: RoleCredentials) -> bytes:
-        if credentials is not last[0]:
-            last[0], last[1] = credentials, render(credentials)
-        body: bytes = last[1]
-        return body
-
-    ecs_protocol.credentials_body = credentials_body  # looked up at call time by govuk_imds.web
-
-
 class ReplayIssuer:
     def __init__(self, credentials: RoleCredentials) -> None:
         self._credentials = credentials
@@ -102,10 +75,6 @@ async def serve(port: int, variant: str, body: bytes, token: bytes) -> None:
         document["AccessKeyId"], document["SecretAccessKey"], document["Token"],
         parse_rfc3339(document["Expiration"]), document.get("AccountId", ""), document.get("RoleArn", ""),
     )
-    if "memo" in variant:
-        memoise_body()
-    if "nomw" in variant:
-        drop_middlewares()
     service = Service(ReplayIssuer(credentials), SystemClock(), rotation_margin=timedelta(minutes=15))
     if "dict" in variant:
         service._cache = DictCache()
