@@ -428,9 +428,21 @@ def _warn_if_not_running(settings: Settings) -> None:
         print("govuk-imds: the daemon is not running; run `govuk-imds start`", file=sys.stderr)
 
 
+def _warn_about_shadowing_files(settings: Settings) -> None:
+    """A key pair in ``[default]`` wins over the endpoint in every SDK, and no variable can hide it without hiding
+    the user's other profiles too: so say it on stderr (``eval`` still applies the variables), with the fix."""
+    from .doctor import Status, check_credentials_file, check_default_profile, credentials_file
+
+    findings = check_credentials_file(credentials_file(os.environ)) + check_default_profile(settings.aws_config_file)
+    for finding in findings:
+        if finding.status is Status.PROBLEM:
+            print(f"govuk-imds: warning: {finding.message}; fix: {finding.fix}", file=sys.stderr)
+
+
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
     variables = _variables(settings, arguments.environment)
     _warn_if_not_running(settings)
+    _warn_about_shadowing_files(settings)
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
     return 0
@@ -444,6 +456,7 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
     variables = _variables(settings, arguments.environment)
     _warn_if_not_running(settings)
+    _warn_about_shadowing_files(settings)
     environment = shellenv.apply(os.environ, variables)
     sys.stdout.flush()
     try:

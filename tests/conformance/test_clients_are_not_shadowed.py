@@ -3,8 +3,8 @@
 Rules shown (ecs-protocol.md): every SDK consults access keys, a profile and web identity before the container
 provider, so with any of them set our endpoint is never asked; ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` beats
 ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and sends clients to 169.254.170.2 instead; `env` and `exec` therefore clear
-all of them. A ``[default]`` key pair in ``~/.aws/credentials`` still wins after `env` (a known gap that a diagnostic
-command must point out).
+all of them. A ``[default]`` key pair in ``~/.aws/credentials`` still wins after `env` (no variable hides it without
+hiding every other profile too), so `env` and `exec` say so on stderr, with the fix.
 """
 
 from __future__ import annotations
@@ -91,13 +91,21 @@ def test_variables_that_shadow_the_endpoint_win_over_it_in_every_client(
         assert 'The source profile "gds" must have credentials.' in cli.stderr
 
 
-def test_a_default_key_pair_in_the_credentials_file_still_wins_after_env(served: World, js_sdk: Path,
-                                                                         tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
-    (home / ".aws" / "credentials").write_text(
+def test_a_default_key_pair_in_the_credentials_file_still_wins_after_env_which_says_so(
+        served: World, js_sdk: Path, tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
         f"[default]\naws_access_key_id = {served.key_id}\naws_secret_access_key = {served.secret}\n")
-    environment = client_env(served, "production", HOME=str(home))
+    pointed = {**served.environment, "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    for command in (["env", "production"], ["exec", "production", "--", "true"]):
+        printed = served.cli(*command, env=pointed)
+        assert printed.returncode == 0, printed.stderr
+        assert f"warning: {credentials} has a key pair in [default]" in printed.stderr
+        assert "fix: govuk-imds import default" in printed.stderr
+        assert served.secret not in printed.stderr
+    assert "has a key pair" not in served.cli("env", "production").stderr  # the usual file holds none
+
+    environment = client_env(served, "production", AWS_SHARED_CREDENTIALS_FILE=str(credentials))
     outcomes = run_together({"boto3": (boto3_command(served.sts.url), environment),
                              "js-default": (node_command(served.sts.url), environment)})
 
