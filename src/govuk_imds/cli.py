@@ -471,9 +471,11 @@ def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) ->
     """Fetch from our own endpoint exactly as an SDK would, and print the credential_process form (Version 1)."""
     import http.client
 
+    from .paths import read_private
+
     name = load_environments(settings).canonical(arguments.environment)
     try:
-        token = settings.runtime.token_file(name).read_bytes()
+        token = read_private(settings.runtime.token_file(name))  # no symlink, nobody else's file
     except FileNotFoundError as exc:
         if not settings.runtime.control_socket.exists():
             raise DaemonNotRunning() from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from conftest import ACCOUNTS, BIN, World
 
@@ -57,3 +58,17 @@ def test_credential_process_when_locked_or_stopped_says_what_to_type(world: Worl
     stopped = world.cli("credential-process", "integration")
     assert stopped.returncode != 0
     assert "govuk-imds start" in stopped.stderr
+
+
+def test_credential_process_refuses_a_token_file_replaced_by_a_symlink(world: World, tmp_path: Path) -> None:
+    # Someone swaps the token file for a link to another file: its content must never be sent as a token.
+    world.start()
+    planted = tmp_path / "not-a-token"
+    planted.write_text("contents-of-someone-elses-file")
+    token_file = world.runtime / "tokens" / "staging"
+    token_file.unlink()
+    token_file.symlink_to(planted)
+    refused = world.cli("credential-process", "staging")
+    assert refused.returncode != 0
+    assert refused.stdout == ""
+    assert f"{token_file} is a symlink; remove it and try again" in refused.stderr
