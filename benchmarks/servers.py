@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .stack import ROOT, SERVER_CPU, pin, pinned
+from .stack import ROOT, SERVER_CPU, pin, pinned, stop_process
 
 
 @dataclass
@@ -41,13 +41,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: 
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    stop_process(process, grace=10.0)
 
 
 @contextlib.contextmanager

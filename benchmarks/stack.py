@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import BIN, World, aws_config, make_world  # noqa: E402
-from support.sts_emulator import MotoServer, StsProxy, start_moto  # noqa: E402
+from support.sts_emulator import MotoServer, StsProxy, start_moto, stop_process  # noqa: E402
 
 __all__ = [
     "BIN",
@@ -34,6 +34,7 @@ __all__ = [
     "moto_and_proxy",
     "pin",
     "rss_kib",
+    "stop_process",
     "threads_of",
 ]
 

@@ -166,14 +166,19 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((_LOCALHOST, port)) == 0
 
 
-def _terminate(process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace`` seconds; returns once it has gone."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
+
+
+def _terminate(process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    stop_process(process)
     log.close()
 
 
