@@ -272,12 +272,8 @@ def _profile(results: dict[str, Any], add: Any, profile_name: str | None) -> Non
     add("")
     add("| part of the request path | share of CPU |")
     add("|---|---:|")
-    handler = prof["watched"].get("request handler (govuk_imds/web.py handle)", 0.0)
     for label, share in prof["watched"].items():
-        if label.startswith(("middleware wrapper", "safety-net middleware")):
-            add(f"| middleware machinery around the handler (handler excluded) | {max(0.0, share - handler):.1f} % |")
-        else:
-            add(f"| {label} | {share:.1f} % |")
+        add(f"| {label} | {share:.1f} % |")
     add("")
     add("<details><summary>Top functions, inclusive and self</summary>")
     add("")

@@ -139,6 +139,21 @@ def _ratios(subject: list[dict[str, Any]], reference: list[dict[str, Any]]) -> d
     return out
 
 
+#: The parts of the request path the report shows (label: the function frame whose inclusive share is counted).
+WATCHED = {
+    "request handler (govuk_imds/web.py handle)": "handle (govuk_imds/web.py)",
+    "Service.serve": "Service.serve (govuk_imds/service.py)",
+    "  of which aiocache SimpleMemoryCache.get": "_enabled (aiocache/base.py)",
+    "  of which the wall-clock expiry check": "_still_servable (govuk_imds/service.py)",
+    "  of which reading the clock": "SystemClock.now (govuk_imds/clock.py)",
+    "response headers (web._json)": "_json (govuk_imds/web.py)",
+    "aiohttp: writing the response (finish_response)": "RequestHandler.finish_response (aiohttp/web_protocol.py)",
+    "  of which the socket write system call": "_SelectorSocketTransport.write (asyncio/selector_events.py)",
+    "aiohttp: reading and parsing requests": "_SelectorSocketTransport._read_ready (asyncio/selector_events.py)",
+    "aiohttp: routing (UrlDispatcher.resolve)": "UrlDispatcher.resolve (aiohttp/web_urldispatcher.py)",
+}
+
+
 def endpoint_profile(plan: Plan, daemon: Daemon, output: Path) -> dict[str, Any]:
     """py-spy on the daemon while wrk drives it at 64 keep-alive connections."""
     sampler = profile.start(daemon.pid, plan.profile_seconds, output)
@@ -148,24 +163,11 @@ def endpoint_profile(plan: Plan, daemon: Daemon, output: Path) -> dict[str, Any]
     if sampler.returncode != 0 or not output.exists():
         return {"error": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
     parsed = profile.parse(output.read_text())
-    watched = {
-        "request handler (govuk_imds/web.py handle)": "handle (govuk_imds/web.py)",
-        "middleware wrapper incl. handler (aiohttp _fix_request_current_app)": "_fix_request_current_app",
-        "body rendering (ecs_protocol.credentials_body)": "credentials_body (govuk_imds/ecs_protocol.py)",
-        "  of which rfc3339 (strftime)": "rfc3339 (govuk_imds/clock.py)",
-        "  of which json.dumps": "dumps (json/__init__.py)",
-        "Service.credentials_for": "Service.credentials_for (govuk_imds/service.py)",
-        "  of which aiocache SimpleMemoryCache.get": "_enabled (aiocache/base.py)",
-        "response headers (web._json)": "_json (govuk_imds/web.py)",
-        "aiohttp: writing the response (finish_response)": "RequestHandler.finish_response (aiohttp/web_protocol.py)",
-        "  of which the socket write system call": "_SelectorSocketTransport.write (asyncio/selector_events.py)",
-        "aiohttp: reading and parsing requests": "_SelectorSocketTransport._read_ready (asyncio/selector_events.py)",
-        "aiohttp: routing (UrlDispatcher.resolve)": "UrlDispatcher.resolve (aiohttp/web_urldispatcher.py)",
-    }
+    watched = {label: parsed.share(marker) for label, marker in WATCHED.items()}
     return {
         "samples": parsed.samples,
         "rps_while_sampled": result.rps,
-        "watched": {label: parsed.share(marker) for label, marker in watched.items()},
+        "watched": watched,
         "top_inclusive": [item for item in parsed.top(parsed.inclusive, 40) if item[1] < 99.5][:25],
         "top_self": parsed.top(parsed.self_time, 15),
     }
