@@ -378,6 +378,12 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     print(f"govuk-imds running on 127.0.0.1:{answer['port']} (pid {answer['pid']})")
+    if not rows:
+        print(
+            f"no environments yet: add a [profile {settings.profile_prefix}<name>] with role_arn, mfa_serial and "
+            f"source_profile to {settings.aws_config_file}, then run `govuk-imds reload`"
+        )
+        return 0
     table = [("ENVIRONMENT", "STATE", "SESSION ENDS", "CREDENTIALS EXPIRE", "LAST SERVED")]
     for row in rows:
         table.append(

@@ -151,3 +151,16 @@ def test_add_accepts_what_aws_iam_create_access_key_prints(world: World) -> None
     assert world.secret not in added.stdout
     assert world.key_id not in added.stdout
     assert world.key_id[-4:] in added.stdout
+
+
+def test_status_with_no_environments_says_how_to_define_one_and_reload_picks_it_up(world: World) -> None:
+    defined = world.aws_config_file.read_text()
+    world.aws_config_file.write_text("[profile someone-elses]\nregion = eu-west-2\n")
+    world.start()
+    empty = world.cli("status")
+    assert empty.returncode == 0, empty.stderr
+    assert (f"no environments yet: add a [profile govuk-<name>] with role_arn, mfa_serial and source_profile to "
+            f"{world.aws_config_file}, then run `govuk-imds reload`") in empty.stdout
+    world.aws_config_file.write_text(defined)
+    assert world.cli("reload").returncode == 0
+    assert "production" in world.cli("status").stdout
