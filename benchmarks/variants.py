@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from govuk_imds.clock import SystemClock, parse_rfc3339
 from govuk_imds.config import EnvironmentSpec
 from govuk_imds.credentials import MfaSession, RoleCredentials, TemporaryCredentials
 from govuk_imds.paths import RuntimePaths, atomic_write, ensure_private_dir
-from govuk_imds.service import Service
+from govuk_imds.service import Service, keep_cache_enabled
 from govuk_imds.tokens import TokenStore
 from govuk_imds.web import create_app
 
@@ -75,6 +76,7 @@ async def serve(port: int, variant: str, body: bytes, token: bytes) -> None:
         document["AccessKeyId"], document["SecretAccessKey"], document["Token"],
         parse_rfc3339(document["Expiration"]), document.get("AccountId", ""), document.get("RoleArn", ""),
     )
+    keep_cache_enabled(os.environ)  # as the daemon does at start
     service = Service(ReplayIssuer(credentials), SystemClock(), rotation_margin=timedelta(minutes=15))
     if "dict" in variant:
         service._cache = DictCache()

@@ -31,7 +31,7 @@ from .control_server import start_control_server
 from .credentials import MfaSession
 from .errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
 from .paths import atomic_write, ensure_private_dir
-from .service import Service
+from .service import Service, keep_cache_enabled
 from .sts import Sts, StsIssuer, isolate_from_environment
 from .tokens import TokenStore
 from .web import create_app
@@ -197,6 +197,7 @@ def serve(settings: Settings, notify: Notify) -> int:
     """Run the daemon in this process until SIGTERM, SIGINT or `govuk-imds stop`."""
     harden_process()
     isolate_from_environment(os.environ)
+    keep_cache_enabled(os.environ)
     try:
         asyncio.run(Daemon(settings, notify).run())
     except GovukImdsError as exc:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP_SECONDS = 30.0
 #: How long a request with nothing valid to serve may wait for a renewal already under way (SDKs time out at 1 s).
 REQUEST_WAIT_SECONDS = 0.8
+# aiocache looks this variable up on every call and turns the cache into a no-op when it is "1".
+AIOCACHE_SWITCH = "AIOCACHE_DISABLE"
 
 
 class CredentialIssuer(Protocol):
@@ -73,6 +75,16 @@ class _Environment:
     last_served: datetime | None = None
     unlocked_at: datetime | None = None
     renewal: asyncio.Task[None] | None = None
+
+
+def keep_cache_enabled(environ: MutableMapping[str, str]) -> None:
+    """Pin aiocache's switch on, whatever the shell that started the daemon says.
+
+    ``AIOCACHE_DISABLE=1`` inherited from a user's shell would silently turn the credential cache (and the TTL that
+    drops credentials from memory) into a no-op. A set variable is also faster to look up per request than a missing
+    one, which ``os.getenv`` pays for with a KeyError.
+    """
+    environ[AIOCACHE_SWITCH] = "0"
 
 
 class Service:

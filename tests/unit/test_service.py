@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from govuk_imds.errors import (
     StsUnavailable,
     UnknownEnvironment,
 )
-from govuk_imds.service import Service
+from govuk_imds.service import AIOCACHE_SWITCH, Service, keep_cache_enabled
 from govuk_imds.session import MIN_SERVED_LIFETIME
 
 MARGIN = timedelta(minutes=30)
@@ -803,3 +804,19 @@ async def test_status_warns_when_the_session_ends_within_fifteen_minutes() -> No
     w.clock.advance(2 * MINUTE)
     assert w.status_of()["ending_soon"] is True
     await w.service.close()
+
+
+@pytest.mark.parametrize("kept_enabled", [False, True])
+@in_event_loop
+async def test_the_credential_cache_stays_on_when_the_shell_says_aiocache_disable(
+        kept_enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(AIOCACHE_SWITCH, "1")  # inherited from whoever started the daemon
+    if kept_enabled:
+        keep_cache_enabled(os.environ)  # what the daemon does at start
+    w = world()
+    await w.unlock()
+    first, second = await w.service.serve("integration"), await w.service.serve("integration")
+    assert first.body == second.body
+    # Served from the cache, the answer is the one rendered when the credentials arrived; without the cache every
+    # request renders its own.
+    assert (first is second) is kept_enabled
