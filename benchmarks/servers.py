@@ -40,10 +40,6 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: 
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    stop_process(process, grace=10.0)
-
-
 @contextlib.contextmanager
 def floor(port: int, body: bytes, *, uvloop: bool = False) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="imds-floor-") as tmp:
@@ -61,7 +57,7 @@ def floor(port: int, body: bytes, *, uvloop: bool = False) -> Iterator[Server]:
             pin(process.pid, SERVER_CPU)
             yield Server("floor+uvloop" if uvloop else "floor", port, process.pid)
         finally:
-            _stop(process)
+            stop_process(process, grace=10.0)
 
 
 NGINX_CONF = """\
@@ -125,7 +121,7 @@ def nginx(port: int, body: bytes, token: str) -> Iterator[Server]:
             pin(process.pid, SERVER_CPU)
             yield Server("nginx", port, process.pid)
         finally:
-            _stop(process)
+            stop_process(process, grace=10.0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -148,4 +144,4 @@ def variant(port: int, name: str, body: bytes, token: str) -> Iterator[Server]:
             pin(process.pid, SERVER_CPU)
             yield Server(f"daemon code, {name}", port, process.pid)
         finally:
-            _stop(process)
+            stop_process(process, grace=10.0)

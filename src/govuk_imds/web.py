@@ -77,7 +77,7 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
     def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
         refusals.add(code)
         # The connection stays open: closing it after a refusal was measured to turn a keep-alive flood of bad
-        # tokens into a reconnect storm that costs valid clients more (p99 ~30 ms instead of ~6 ms, benchmarks).
+        # tokens into a reconnect storm that costs valid clients more (see docs/benchmarks.md, section 6).
         return _json(status, ecs_protocol.error_body(code, message), extra)
 
     async def handle(request: web.Request) -> web.StreamResponse:

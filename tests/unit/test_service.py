@@ -820,3 +820,4 @@ async def test_the_credential_cache_stays_on_when_the_shell_says_aiocache_disabl
     # Served from the cache, the answer is the one rendered when the credentials arrived; without the cache every
     # request renders its own.
     assert (first is second) is kept_enabled
+    await w.service.close()
