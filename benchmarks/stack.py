@@ -1,7 +1,8 @@
 """The real parts, started the way the tests start them: moto_server, the MFA-checking StsProxy, a private
 gnome-keyring, a throwaway HOME with an AWS config, and the real `govuk-imds` CLI starting the real daemon.
 
-The test suite's own helpers are reused by import (``tests/`` on ``sys.path``); nothing here edits them.
+The test suite's own helpers are reused by import (``tests.support``, the repository on ``sys.path``); nothing here
+edits them.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from conftest import BIN, World, aws_config, make_world  # noqa: E402
-from support.sts_emulator import MotoServer, StsProxy, start_moto, stop_process  # noqa: E402
+from tests.support.sts_emulator import MotoServer, StsProxy, start_moto, stop_process  # noqa: E402
+from tests.support.world import BIN, World, aws_config, make_world  # noqa: E402
 
 __all__ = [
     "BIN",

@@ -57,7 +57,7 @@ def log(message: str) -> None:
 
 
 def free_port() -> int:
-    from conftest import free_port as free
+    from tests.support.world import free_port as free
 
     return free()
 
@@ -141,12 +141,12 @@ def _ratios(subject: list[dict[str, Any]], reference: list[dict[str, Any]]) -> d
 
 #: The parts of the request path the report shows (label: the function frame whose inclusive share is counted).
 WATCHED = {
-    "request handler (govuk_imds/web.py handle)": "handle (govuk_imds/web.py)",
-    "Service.serve": "Service.serve (govuk_imds/service.py)",
+    "request handler (govuk_imds/daemon/web.py handle)": "handle (govuk_imds/daemon/web.py)",
+    "Service.serve": "Service.serve (govuk_imds/daemon/service.py)",
     "  of which aiocache SimpleMemoryCache.get": "_enabled (aiocache/base.py)",
-    "  of which the wall-clock expiry check": "_still_servable (govuk_imds/service.py)",
-    "  of which reading the clock": "SystemClock.now (govuk_imds/clock.py)",
-    "response headers (web._json)": "_json (govuk_imds/web.py)",
+    "  of which the wall-clock expiry check": "still_servable (govuk_imds/core/session.py)",
+    "  of which reading the clock": "SystemClock.now (govuk_imds/core/clock.py)",
+    "response headers (web._json)": "_json (govuk_imds/daemon/web.py)",
     "aiohttp: writing the response (finish_response)": "RequestHandler.finish_response (aiohttp/web_protocol.py)",
     "  of which the socket write system call": "_SelectorSocketTransport.write (asyncio/selector_events.py)",
     "aiohttp: reading and parsing requests": "_SelectorSocketTransport._read_ready (asyncio/selector_events.py)",

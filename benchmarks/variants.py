@@ -32,13 +32,14 @@ from typing import Any
 
 from aiohttp import web
 
-from govuk_imds.clock import SystemClock, parse_rfc3339
-from govuk_imds.config import EnvironmentSpec
-from govuk_imds.credentials import MfaSession, RoleCredentials, TemporaryCredentials
-from govuk_imds.paths import RuntimePaths, atomic_write, ensure_private_dir
-from govuk_imds.service import Service, keep_cache_enabled
-from govuk_imds.tokens import TokenStore
-from govuk_imds.web import create_app
+from govuk_imds.config.files import atomic_write, ensure_private_dir
+from govuk_imds.config.paths import RuntimePaths
+from govuk_imds.core.clock import SystemClock, parse_rfc3339
+from govuk_imds.core.credentials import MfaSession, RoleCredentials, TemporaryCredentials
+from govuk_imds.core.environment import EnvironmentSpec
+from govuk_imds.daemon.service import Service, keep_cache_enabled
+from govuk_imds.daemon.tokens import TokenStore
+from govuk_imds.daemon.web import create_app
 
 VARIANTS = ("as-is", "dict", "dict+uvloop")
 
@@ -92,7 +93,7 @@ async def serve(port: int, variant: str, body: bytes, token: bytes) -> None:
         atomic_write(paths.token_file("production"), token)
         tokens = TokenStore(paths)
         tokens.ensure("production")
-        runner = web.AppRunner(create_app(service, tokens, port), access_log=None, handle_signals=False)
+        runner = web.AppRunner(create_app(service, tokens, port, "govuk-"), access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
         stop = asyncio.Event()

@@ -15,6 +15,8 @@ from .errors import ControlError, DaemonNotRunning
 
 MAX_MESSAGE = 256 * 1024
 TIMEOUT_SECONDS = 30.0  # an unlock waits for the first AssumeRole
+#: How long a command that starts the daemon (`start`, a launchd start) waits for it to answer.
+START_TIMEOUT_SECONDS = 20.0
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── InvalidInput                something typed or piped in has the wrong shape (MFA code, key pair)
     ├── KeyStoreError               the OS keyring
     │   ├── KeyringUnavailable      no usable secure backend, locked, or not answering
+    │   │   └── KeyringTimeout      a keyring call did not return in time (it may still be running)
     │   └── NoKeyStored             no key pair for that source profile
     ├── StsError                    AWS STS said no, or could not be reached
     │   ├── MfaCodeRefused          wrong or already-used MFA code
@@ -49,11 +50,11 @@ class ConfigError(GovukImdsError):
 
 
 class UnknownEnvironment(ConfigError):
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], prefix: str) -> None:
         self.name = name
         hint = f"known: {', '.join(known)}" if known else "none is defined yet"
         super().__init__(
-            f"unknown environment {name!r} ({hint}); add a [profile govuk-{name}] with role_arn, "
+            f"unknown environment {name!r} ({hint}); add a [profile {prefix}{name}] with role_arn, "
             "mfa_serial and source_profile to your AWS config"
         )
 
@@ -68,6 +69,10 @@ class KeyStoreError(GovukImdsError):
 
 class KeyringUnavailable(KeyStoreError):
     pass
+
+
+class KeyringTimeout(KeyringUnavailable):
+    """The keyring call did not return in time (it may still be running, in its daemon thread)."""
 
 
 class NoKeyStored(KeyStoreError):

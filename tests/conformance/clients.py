@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from conftest import BIN, World, env_json
+from tests.support.world import BIN, World, env_json
 
 HERE = Path(__file__).parent
 JS = HERE / "js"
@@ -160,9 +160,9 @@ class LongLived:
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)
             if not selector.select(timeout):
-                raise AssertionError(f"no answer within {timeout} s from {self.process.args}")
+                raise AssertionError(f"no answer within {timeout} s from {self.process.args!r}")
         line = self.process.stdout.readline()
-        assert line, f"{self.process.args} exited: {self.stop()}"
+        assert line, f"{self.process.args!r} exited: {self.stop()}"
         answer: dict[str, Any] = json.loads(line)
         self.rounds.append(answer)
         return answer

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from tests.support.world import require
 
 from .clients import JS
 

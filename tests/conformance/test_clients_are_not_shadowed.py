@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ACCOUNTS, World, env_json
+from tests.support.world import ACCOUNTS, World, env_json
 
 from .clients import (
     Outcome,
@@ -55,7 +55,9 @@ def test_relative_uri_beats_full_uri_and_sends_every_client_to_the_ecs_address(s
     assert len(js["blocked"]) == 5
     assert daemon_answers(js) == []  # our endpoint was never asked
 
-    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env_json(served, "production")["unset"]
+    unset = env_json(served, "production")["unset"]
+    assert isinstance(unset, list)
+    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in unset
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import ACCOUNTS, World
+from tests.support.world import ACCOUNTS, World
 
 from .clients import aws, boto3_whoami, client_env, daemon_answers, node_whoami, served_document
 

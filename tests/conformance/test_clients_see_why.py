@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import World
+from tests.support.world import World
 
 from .clients import (
     Outcome,

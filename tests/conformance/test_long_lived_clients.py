@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import World
+from tests.support.world import World
 
 from .clients import (
     LongLived,

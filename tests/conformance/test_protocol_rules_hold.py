@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import StsProxy
+from tests.support.sts_emulator import StsProxy
 
 from .clients import Outcome, boto3_command, node_command, run_together
 

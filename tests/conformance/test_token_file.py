@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import World
+from tests.support.world import World
 
 from .clients import boto3_command, client_env, daemon_answers, node_command, node_whoami, run_together
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import World
+from tests.support.world import World
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import ACCOUNTS, BIN, World
+from tests.support.world import ACCOUNTS, BIN, World
 
 
 def aws_with_profile(world: World, profile: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import ACCOUNTS, World, aws_whoami, env_json
+from tests.support.world import ACCOUNTS, World, aws_whoami, env_json
 
 BOTO3_SCRIPT = textwrap.dedent(
     """

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, World, status_rows
+from tests.support.world import BIN, World, status_rows
 
 # The child takes the terminal as its controlling terminal (as a login shell would), then becomes the CLI. It is
 # a fresh interpreter started by subprocess (fork and exec in C), so no Python code runs in a fork of this

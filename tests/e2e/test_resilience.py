@@ -16,7 +16,7 @@ import textwrap
 import threading
 import time
 
-from conftest import BIN, World, aws_whoami, env_json, status_rows, wait_for
+from tests.support.world import BIN, World, aws_whoami, env_json, status_rows, wait_for
 
 
 def raw_get(world: World, name: str) -> tuple[int, dict[str, str]]:

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import BIN, World, aws_whoami, require, status_rows, wait_for
+from tests.support.world import BIN, World, aws_whoami, require, status_rows, wait_for
 
 
 def files_containing(roots: list[Path], needles: list[bytes], since: float) -> list[str]:

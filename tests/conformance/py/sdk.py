@@ -65,6 +65,7 @@ class Client:
             return {"ok": False, "type": type(exc).__name__, "message": str(exc), **observer.drain(),
                     "elapsed": time.monotonic() - started}
         credentials = self.session.get_credentials()  # the session's cached credentials: the ones the call used
+        assert credentials is not None  # the call above succeeded, so some provider gave credentials
         frozen = credentials.get_frozen_credentials()
         return {
             "ok": True,

@@ -1,0 +1,137 @@
+"""Pointing tools at the endpoint: ``env`` (shell code to eval), ``exec`` (run one command), ``credential-process``
+(the full form of the lean path, with its explanations) and ``profile`` (a ``credential_process`` profile).
+
+All four are light commands: no boto3, aiohttp or keyring on their import path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from ..config.aws_config import load_environments
+from ..config.settings import Settings
+from ..core import shellenv
+from ..errors import (
+    CommandNotFound,
+    CredentialProcessRefused,
+    DaemonError,
+    DaemonNotRunning,
+    InvalidInput,
+    UnknownEnvironmentToken,
+)
+from ._common import AddCommand
+
+
+def add_commands(command: AddCommand) -> None:
+    env = command("env", cmd_env, "print shell code that points AWS tools at an environment")
+    env.add_argument("environment")
+    env.add_argument("--shell", choices=["sh", "bash", "zsh", "fish"], default="sh")
+    env.add_argument("--json", action="store_true")
+    run = command("exec", cmd_exec, "run a command with an environment's credentials")
+    run.add_argument("environment")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    process = command(
+        "credential-process",
+        cmd_credential_process,
+        "print credentials as credential_process JSON, for tools that only read profiles",
+    )
+    process.add_argument("environment")
+    profile = command("profile", cmd_profile, "print a ~/.aws/config profile that uses credential-process")
+    profile.add_argument("environment")
+
+
+def _variables(settings: Settings, name: str) -> dict[str, str]:
+    spec = load_environments(settings).resolve(name)
+    return shellenv.endpoint_variables(
+        settings.endpoint_base + spec.name, str(settings.runtime.token_file(spec.name)), spec.region, spec.name
+    )
+
+
+def _warn_if_not_running(settings: Settings) -> None:
+    if not settings.runtime.control_socket.exists():
+        print("govuk-imds: the daemon is not running; run `govuk-imds start`", file=sys.stderr)
+
+
+def _warn_about_shadowing_files(settings: Settings) -> None:
+    """A key pair in ``[default]`` wins over the endpoint in every SDK, and no variable can hide it without hiding
+    the user's other profiles too: so say it on stderr (``eval`` still applies the variables), with the fix."""
+    from ..config.aws_config import credentials_file
+    from ..doctor.checks import check_credentials_file, check_default_profile
+    from ..doctor.findings import Status
+
+    findings = check_credentials_file(credentials_file(os.environ)) + check_default_profile(settings.aws_config_file)
+    for finding in findings:
+        if finding.status is Status.PROBLEM:
+            print(f"govuk-imds: warning: {finding.message}; fix: {finding.fix}", file=sys.stderr)
+
+
+def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
+    variables = _variables(settings, arguments.environment)
+    _warn_if_not_running(settings)
+    _warn_about_shadowing_files(settings)
+    shell = "json" if arguments.json else arguments.shell
+    print(shellenv.render(variables, shell))
+    return 0
+
+
+def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
+    argv = list(arguments.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
+    variables = _variables(settings, arguments.environment)
+    _warn_if_not_running(settings)
+    _warn_about_shadowing_files(settings)
+    environment = shellenv.apply(os.environ, variables)
+    sys.stdout.flush()
+    try:
+        os.execvpe(argv[0], argv, environment)  # noqa: S606 - exec is the point: the command's own exit status
+    except FileNotFoundError as exc:
+        raise CommandNotFound(f"command not found: {argv[0]}") from exc
+    except PermissionError as exc:
+        raise CommandNotFound(f"command not executable: {argv[0]}") from exc
+
+
+def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Fetch from our own endpoint exactly as an SDK would, and print the credential_process form (Version 1)."""
+    from ..config.files import read_private
+    from ..endpoint_client import credential_process_json, fetch
+
+    name = load_environments(settings).canonical(arguments.environment)
+    try:
+        token = read_private(settings.runtime.token_file(name))  # no symlink, nobody else's file
+    except FileNotFoundError as exc:
+        if not settings.runtime.control_socket.exists():
+            raise DaemonNotRunning() from exc
+        raise UnknownEnvironmentToken(f"no token for {name!r}; is it an environment? see `govuk-imds status`") from exc
+    try:
+        answer = fetch(settings.port, name, token.decode("ascii"))
+    except OSError as exc:
+        raise DaemonNotRunning() from exc
+    except ValueError as exc:
+        raise DaemonError("the daemon answered with something that is not HTTP") from exc
+    if answer.status != 200:
+        raise CredentialProcessRefused(answer.message)
+    try:
+        print(credential_process_json(answer.document))
+    except KeyError as exc:
+        raise DaemonError(f"the daemon answered {answer.status} without credentials") from exc
+    return 0
+
+
+def cmd_profile(arguments: argparse.Namespace, settings: Settings) -> int:
+    from ..config.locations import installed_command
+
+    spec = load_environments(settings).resolve(arguments.environment)
+    program = installed_command(sys.argv[0] if sys.argv else "", sys.executable, os.environ.get("PATH", os.defpath))
+    program = program or [sys.executable, "-m", "govuk_imds"]
+    command_line = " ".join(shlex.quote(part) for part in (*program, "credential-process", spec.name))
+    print(f"[profile imds-{spec.name}]")
+    print(f"credential_process = {command_line}")
+    if spec.region:
+        print(f"region = {spec.region}")
+    return 0

@@ -1,0 +1,83 @@
+"""Private files, safely: the runtime dir and everything in it.
+
+The runtime dir must be a real directory owned by the user with mode 0700; files are 0600, written atomically (a
+private temporary file renamed into place, so no moment exists at a wider mode), never through a symlink, and read
+only when they are regular files of ours that nobody else can read. Only ``os``, ``stat`` and ``errno``: the lean
+``credential-process`` path reads its token with ``read_private`` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from ..errors import UnsafeRuntimeDir
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` with mode 0700 if needed; refuse one that is a symlink, not ours, or open to others."""
+    try:
+        path.mkdir(mode=0o700, parents=False)
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass
+    check_private(path, directory=True)
+
+
+def check_private(path: Path, *, directory: bool) -> None:
+    info = path.lstat()
+    kind_ok = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    if not kind_ok:
+        what = "a directory" if directory else "a regular file"
+        raise UnsafeRuntimeDir(f"{path} is not {what} (a symlink or something else); remove it and try again")
+    if info.st_uid != os.getuid():
+        raise UnsafeRuntimeDir(f"{path} belongs to uid {info.st_uid}, not to you; remove it and try again")
+    if info.st_mode & 0o077:
+        wanted = "0700" if directory else "0600"
+        raise UnsafeRuntimeDir(
+            f"{path} has mode {stat.S_IMODE(info.st_mode):04o}; run `chmod {wanted} {path}` and try again"
+        )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the first byte, replacing any old file in one step."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    descriptor = os.open(temporary, flags, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)  # rename() replaces a symlink itself, never what it points at
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def read_private(path: str | os.PathLike[str]) -> bytes:
+    """Read a file we wrote, refusing symlinks and files others could have written or read."""
+    # O_NONBLOCK: a FIFO planted at the path must not hang us; it is refused below like anything irregular.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeRuntimeDir(f"{path} is a symlink; remove it and try again") from exc
+        raise
+    info = os.fstat(descriptor)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise UnsafeRuntimeDir(f"{path} is not a private file of yours; remove it and try again")
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()

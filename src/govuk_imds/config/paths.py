@@ -1,0 +1,53 @@
+"""Where govuk-imds keeps its files: the runtime dir's contents and the config file.
+
+The runtime dir holds the control socket, the token files, a small state file (pid, port) and the background
+daemon's log. How those files are written and read safely is ``files``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .locations import APP, runtime_dir
+
+
+@dataclass(frozen=True)
+class RuntimePaths:
+    root: Path
+
+    @property
+    def control_socket(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def tokens_dir(self) -> Path:
+        return self.root / "tokens"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "daemon.log"
+
+    def token_file(self, environment: str) -> Path:
+        return self.tokens_dir / environment
+
+
+def default_runtime_dir(environ: Mapping[str, str]) -> Path:
+    return Path(runtime_dir(environ))
+
+
+def default_config_file(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("GOVUK_IMDS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "darwin":
+        base = Path(environ.get("HOME", "~")).expanduser() / "Library" / "Application Support"
+    else:
+        base = Path(environ.get("XDG_CONFIG_HOME") or Path(environ.get("HOME", "~")).expanduser() / ".config")
+    return base / APP / "config.toml"

@@ -1,0 +1,210 @@
+"""govuk-imds's own settings, from its TOML file, built once before any I/O.
+
+Precedence is CLI flag > environment variable > file > default. Nothing is read from ``os.environ`` at import
+time: callers pass the environment in. Bad configuration is one ``ConfigError`` line that names the file, the
+table and the key. This module stays light (no boto3, no aiohttp): the quick CLI commands use it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..core.session import MIN_SERVED_LIFETIME
+from ..errors import ConfigError
+from .paths import RuntimePaths, default_config_file, default_runtime_dir
+
+DEFAULT_PORT = 9911
+DEFAULT_ROTATION_MARGIN = timedelta(minutes=30)
+DEFAULT_SESSION_DURATION = timedelta(hours=8)
+DEFAULT_PREFIX = "govuk-"
+# GetSessionToken accepts 15 minutes to 36 hours.
+SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(value: object, where: str) -> timedelta:
+    """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"`` or a number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match and any(match.groups()):
+            hours, minutes, seconds = (int(part or 0) for part in match.groups())
+            duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            if duration > timedelta(0):
+                return duration
+    raise ConfigError(f'{where}: {value!r} is not a duration; write it like "30m", "8h" or "1h30m"')
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_file: Path
+    runtime: RuntimePaths
+    aws_config_file: Path
+    port: int = DEFAULT_PORT
+    rotation_margin: timedelta = DEFAULT_ROTATION_MARGIN
+    session_duration: timedelta = DEFAULT_SESSION_DURATION
+    session_duration_overrides: Mapping[str, timedelta] = field(default_factory=dict)
+    profile_prefix: str = DEFAULT_PREFIX
+    sts_endpoint_url: str | None = None
+    sts_region: str | None = None
+    iam_endpoint_url: str | None = None
+    keyring_backend: str | None = None
+    log_level: str = "INFO"
+
+    def session_duration_for(self, environment: str) -> timedelta:
+        return self.session_duration_overrides.get(environment, self.session_duration)
+
+    @property
+    def endpoint_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/credentials/"
+
+
+_TOP_KEYS = {
+    "port",
+    "rotation_margin",
+    "session_duration",
+    "profile_prefix",
+    "log_level",
+    "keyring_backend",
+    "environments",
+    "sts",
+    "iam",
+}
+
+
+def load_settings(environ: Mapping[str, str], *, config_file: str | None = None, port: int | None = None) -> Settings:
+    """Build the settings once: flags, then ``GOVUK_IMDS_*`` variables, then the TOML file, then defaults."""
+    path = Path(config_file) if config_file else default_config_file(environ)
+    document = _read_toml(path)
+    unknown = sorted(set(document) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(_TOP_KEYS))}")
+
+    chosen_port, port_source = port, "--port"
+    if chosen_port is None:
+        chosen_port, port_source = _env_int(environ, "GOVUK_IMDS_PORT"), "$GOVUK_IMDS_PORT"
+    if chosen_port is None:
+        chosen_port, port_source = _typed(document, "port", int, path, DEFAULT_PORT), f"{path}: port"
+    if not 1 <= chosen_port <= 65535:
+        raise ConfigError(f"{port_source}: {chosen_port} is not a port between 1 and 65535")
+
+    margin = (
+        parse_duration(document["rotation_margin"], f"{path}: rotation_margin")
+        if "rotation_margin" in document
+        else DEFAULT_ROTATION_MARGIN
+    )
+    if margin < MIN_SERVED_LIFETIME or margin > timedelta(minutes=45):
+        raise ConfigError(f"{path}: rotation_margin must be between 15m and 45m (role credentials last 1h)")
+
+    session_duration = _session_duration(document, path, "session_duration", DEFAULT_SESSION_DURATION)
+    overrides: dict[str, timedelta] = {}
+    environments = document.get("environments", {})
+    if not isinstance(environments, dict):
+        raise ConfigError(f"{path}: [environments] must be a table of [environments.<name>] tables")
+    prefix = _typed(document, "profile_prefix", str, path, DEFAULT_PREFIX)
+    for name, table in environments.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [environments.{name}] must be a table")
+        extra = sorted(set(table) - {"session_duration"})
+        if extra:
+            raise ConfigError(f"{path}: unknown setting environments.{name}.{extra[0]}; only session_duration")
+        if "session_duration" in table:
+            # [environments.govuk-production] and [environments.production] name the same environment.
+            canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+            overrides[canonical] = _session_duration(
+                table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
+            )
+
+    sts = _table(document, "sts", {"endpoint_url", "region"}, path)
+    iam = _table(document, "iam", {"endpoint_url"}, path)
+    if environ.get("GOVUK_IMDS_LOG_LEVEL"):
+        level, level_source = environ["GOVUK_IMDS_LOG_LEVEL"], "$GOVUK_IMDS_LOG_LEVEL"
+    else:
+        level, level_source = _typed(document, "log_level", str, path, "INFO"), f"{path}: log_level"
+    if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{level_source}: {level!r} must be DEBUG, INFO, WARNING or ERROR")
+    home = Path(environ.get("HOME", "~")).expanduser()
+    return Settings(
+        config_file=path,
+        runtime=RuntimePaths(default_runtime_dir(environ)),
+        aws_config_file=Path(environ.get("AWS_CONFIG_FILE") or home / ".aws" / "config").expanduser(),
+        port=chosen_port,
+        rotation_margin=margin,
+        session_duration=session_duration,
+        session_duration_overrides=overrides,
+        profile_prefix=prefix,
+        sts_endpoint_url=_optional_str(sts, "endpoint_url", path, "sts"),
+        sts_region=_optional_str(sts, "region", path, "sts"),
+        iam_endpoint_url=_optional_str(iam, "endpoint_url", path, "iam"),
+        keyring_backend=_typed(document, "keyring_backend", str, path, None),
+        log_level=level.upper(),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or move it aside") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"${name}={value!r} is not a number") from exc
+
+
+def _typed(document: Mapping[str, Any], key: str, kind: type, path: Path, default: Any) -> Any:
+    if key not in document:
+        return default
+    value = document[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _table(document: Mapping[str, Any], name: str, allowed: set[str], path: Path) -> dict[str, Any]:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {name}.{unknown[0]}; known: {', '.join(sorted(allowed))}")
+    return table
+
+
+def _optional_str(table: Mapping[str, Any], key: str, path: Path, prefix: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: {prefix}.{key} must be a string")
+    return value
+
+
+def _session_duration(
+    table: Mapping[str, Any], path: Path, where: str, default: timedelta, key: str = "session_duration"
+) -> timedelta:
+    if key not in table:
+        return default
+    duration = parse_duration(table[key], f"{path}: {where}")
+    low, high = SESSION_DURATION_RANGE
+    if not low <= duration <= high:
+        raise ConfigError(f"{path}: {where} must be between 15m and 36h")
+    return duration
+
+

@@ -1,0 +1,22 @@
+"""The shapes of the names and secrets govuk-imds accepts, each written once.
+
+Only ``re`` is imported: the lean ``credential-process`` path checks a token's shape with these too.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: An environment's name: what follows the profile prefix (``govuk-production`` -> ``production``), and a path
+#: segment of the endpoint's one route.
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: A source profile (``gds``): a section name of the AWS config and a keyring entry's user name.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}")
+ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+#: What an MFA device shows.
+MFA_CODE = re.compile(r"\d{6}")
+#: A bearer token for the endpoint: URL-safe base64 (``secrets.token_urlsafe(32)`` gives 43 characters), never a
+#: CR or LF, which would break every SDK.
+TOKEN = re.compile(rb"[A-Za-z0-9_-]{43,128}")

@@ -1,0 +1,122 @@
+"""The light CLI commands stay light when they really run: checked in fresh interpreters through ``sys.modules``.
+
+The static rule (tests/test_layout.py) sees what modules import; this sees what a real run loads, deeper calls
+included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOT_FOR_THE_CLI = ("boto3", "botocore.client", "botocore.session", "aiohttp", "keyring", "secretstorage")
+SERIAL = "arn:aws:iam::123456789012:mfa/first.last@digital.cabinet-office.gov.uk"
+
+
+def _loaded(modules: list[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(name for name in modules if any(name == bad or name.startswith(bad + ".") for bad in forbidden))
+
+
+def _python(code: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Any:
+    """Run ``code`` in a fresh interpreter; it prints one JSON document last."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=env if env is not None else {"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_importing_the_cli_imports_no_sdk_server_or_keyring() -> None:
+    modules = _python("import json, sys\nimport govuk_imds.cli\nprint(json.dumps(sorted(sys.modules)))")
+    assert "govuk_imds.cli" in modules
+    assert _loaded(modules, NOT_FOR_THE_CLI) == []
+
+
+def test_the_check_itself_sees_heavy_imports() -> None:
+    """Guard against a vacuous pass: importing the STS adapter does show up."""
+    modules = _python("import json, sys\nimport govuk_imds.aws.sts\nprint(json.dumps(sorted(sys.modules)))")
+    assert "boto3" in modules or "botocore.client" in modules
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> dict[str, str]:
+    """A user's environment: a HOME with GOV.UK's AWS config, no daemon running."""
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "config").write_text(
+        "[profile govuk-production]\n"
+        "role_arn = arn:aws:iam::410987654321:role/govuk-administrators\n"
+        f"mfa_serial = {SERIAL}\n"
+        "source_profile = gds\n"
+        "region = eu-west-1\n\n"
+        f"[profile gds]\nmfa_serial = {SERIAL}\nregion = eu-west-1\n"
+    )
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GOVUK_IMDS_RUNTIME_DIR": str(tmp_path / "run"),
+        "LANG": "C.UTF-8",
+    }
+
+
+RUN_MAIN = """
+import contextlib, io, json, sys
+from govuk_imds.cli import main
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "out": out.getvalue(), "err": err.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_env_command_imports_no_sdk_server_or_keyring(user: dict[str, str]) -> None:
+    result = _python(RUN_MAIN, user, ("env", "production"))
+    assert result["code"] == 0, result["err"]
+    url = "http://127.0.0.1:9911/v1/credentials/production"
+    assert f"export AWS_CONTAINER_CREDENTIALS_FULL_URI={url};" in result["out"]
+    token_file = Path(user["GOVUK_IMDS_RUNTIME_DIR"]) / "tokens" / "production"
+    assert f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file};" in result["out"]
+    assert "govuk-imds start" in result["err"]  # the daemon is not running, and the user is told
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+
+
+def test_env_json_for_the_long_name_is_the_same_environment(user: dict[str, str]) -> None:
+    short = _python(RUN_MAIN, user, ("env", "production", "--json"))
+    long = _python(RUN_MAIN, user, ("env", "govuk-production", "--json"))
+    assert short["code"] == long["code"] == 0
+    assert json.loads(short["out"]) == json.loads(long["out"])
+    assert json.loads(short["out"])["set"]["AWS_REGION"] == "eu-west-1"
+    assert _loaded(long["modules"], NOT_FOR_THE_CLI) == []
+
+
+@pytest.mark.parametrize("argv", [("status",), ("status", "--json"), ("lock", "--all"), ("lock", "production")])
+def test_other_light_commands_import_no_sdk_server_or_keyring(user: dict[str, str], argv: tuple[str, ...]) -> None:
+    result = _python(RUN_MAIN, user, argv)
+    assert result["code"] != 0  # no daemon is running
+    assert "Traceback" not in result["err"]
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+
+
+def test_python_dash_m_env(user: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "govuk_imds", "env", "govuk-production"],
+        env=user,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/v1/credentials/production;" in result.stdout
+    assert "unset AWS_ACCESS_KEY_ID" in result.stdout
