@@ -115,7 +115,7 @@ class World:
 
     def client_environment(self, name: str, shell_json: dict[str, object]) -> dict[str, str]:
         """A client's environment built only from what `govuk-imds env --json` printed."""
-        base = {"PATH": self.environment["PATH"], "HOME": str(self.home)}
+        base = {"PATH": self.environment["PATH"], "HOME": str(self.home), "TMPDIR": self.environment["TMPDIR"]}
         assert isinstance(shell_json["set"], dict)
         base.update({str(key): str(value) for key, value in shell_json["set"].items()})
         return base
@@ -157,6 +157,7 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     home = tmp_path / "home"
     (home / ".aws").mkdir(parents=True)
     (home / ".config" / "govuk-imds").mkdir(parents=True)
+    (home / "tmp").mkdir(mode=0o700)
     runtime = Path(tempfile.mkdtemp(prefix="imds-"))  # short: Unix socket paths are limited to ~100 bytes
     key_id, secret, serial = make_iam_user(moto.url)
     sts.register_mfa_device(serial, access_key_id=key_id)
@@ -168,6 +169,9 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     environment = {
         "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(home),
+        # The world's own temporary dir: a test that looks for leaked secrets searches what its processes wrote,
+        # not everything anyone on the machine writes to /tmp.
+        "TMPDIR": str(home / "tmp"),
         "GOVUK_IMDS_RUNTIME_DIR": str(runtime),
         "LANG": "C.UTF-8",
         **{key: value for key, value in secret_service.items() if key != "HOME"},
