@@ -37,9 +37,11 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
+    "govuk": frozenset({"core", "config", "errors"}),
+    "shells": frozenset({"core", "config", "errors"}),
     "cli": frozenset(
         {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "control", "errors",
-         "endpoint_client"}
+         "endpoint_client", "govuk", "shells", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
     "entry": frozenset({"credential_process", "cli"}),
@@ -62,6 +64,7 @@ LIGHT_COMMANDS = {
     "profile": ("govuk_imds.cli.shell", "cmd_profile"),
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
     "lock": ("govuk_imds.cli.sessions", "cmd_lock"),
+    "accounts": ("govuk_imds.cli.accounts", "cmd_accounts"),
 }
 
 
@@ -257,7 +260,8 @@ def package() -> Package:
 
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
-    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "cli"):
+    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "govuk", "shells",
+                   "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 

@@ -130,6 +130,15 @@ class Iam:
                 "IAM answered CreateAccessKey with something that is not a key pair", maybe_done=True
             ) from exc
 
+    def list_mfa_devices(self, credentials: Credentials, user_name: str) -> list[str]:
+        """The serial numbers (ARNs) of the user's MFA devices. Users may list their own without MFA: it is how
+        they set one up."""
+        answer = self._call("ListMFADevices", credentials, UserName=user_name)
+        try:
+            return [str(device["SerialNumber"]) for device in answer["MFADevices"]]
+        except (KeyError, TypeError) as exc:
+            raise IamUnavailable("IAM sent an answer that could not be read", maybe_done=False) from exc
+
     def delete_access_key(self, credentials: Credentials, user_name: str, access_key_id: str) -> None:
         self._call("DeleteAccessKey", credentials, UserName=user_name, AccessKeyId=access_key_id)
 
