@@ -46,7 +46,11 @@ def add_commands(command: AddCommand) -> None:
 def _variables(settings: Settings, name: str) -> dict[str, str]:
     spec = load_environments(settings).resolve(name)
     return shellenv.endpoint_variables(
-        settings.endpoint_base + spec.name, str(settings.runtime.token_file(spec.name)), spec.region, spec.name
+        settings.endpoint_base + spec.name,
+        str(settings.runtime.token_file(spec.name)),
+        spec.region,
+        spec.name,
+        state_file=str(settings.runtime.environment_state(spec.name)),
     )
 
 

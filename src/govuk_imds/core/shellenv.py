@@ -26,12 +26,17 @@ SHADOWING_VARIABLES = (
 )
 
 
-def endpoint_variables(endpoint_url: str, token_file: str, region: str | None, environment: str) -> dict[str, str]:
+def endpoint_variables(
+    endpoint_url: str, token_file: str, region: str | None, environment: str, state_file: str | None = None
+) -> dict[str, str]:
     variables = {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint_url,
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": token_file,
         "GOVUK_IMDS_ENVIRONMENT": environment,
     }
+    if state_file:
+        # Where a prompt segment reads "unlocked <end>" or "locked" with the shell's builtins (docs/shell.md).
+        variables["GOVUK_IMDS_STATE_FILE"] = state_file
     if region:
         variables["AWS_REGION"] = region
         variables["AWS_DEFAULT_REGION"] = region
