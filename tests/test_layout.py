@@ -44,7 +44,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
          "endpoint_client", "govuk", "shells", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
-    "entry": frozenset({"credential_process", "cli"}),
+    "entry": frozenset({"credential_process", "cli", "shells"}),
     "__main__": frozenset({"entry"}),
     "__init__": frozenset(),
 }
@@ -65,6 +65,10 @@ LIGHT_COMMANDS = {
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
     "lock": ("govuk_imds.cli.sessions", "cmd_lock"),
     "accounts": ("govuk_imds.cli.accounts", "cmd_accounts"),
+    "completion": ("govuk_imds.cli.shells", "cmd_completion"),
+    "prompt": ("govuk_imds.cli.shells", "cmd_prompt"),
+    # Answered by entry.main's lean path on every TAB, before the full CLI is imported.
+    "__complete": ("govuk_imds.entry", "main"),
 }
 
 

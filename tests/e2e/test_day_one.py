@@ -3,7 +3,12 @@ environment's account and role, and the prompt segment in a real bash."""
 
 from __future__ import annotations
 
-from tests.support.world import ACCOUNTS, World
+import re
+import shutil
+from pathlib import Path
+
+from tests.support.terminal import Terminal
+from tests.support.world import ACCOUNTS, BIN, World, require
 
 
 def test_status_shows_each_environments_account_and_role(world: World) -> None:
@@ -17,3 +22,50 @@ def test_status_shows_each_environments_account_and_role(world: World) -> None:
     by_name = {row.split()[0]: row.split() for row in rows}
     assert by_name["staging"][1:4] == ["active", ACCOUNTS["staging"], "govuk-administrators"]
     assert by_name["production"][1:4] == ["locked", ACCOUNTS["production"], "govuk-administrators"]
+
+
+# -- the prompt segment, in a real bash ----------------------------------------------------------------------------
+
+# What the terminal receives: readline drops the \001 and \002 that mark the colour codes as taking no room.
+YELLOW, RED, RESET = "\x1b[33m", "\x1b[1;31m", "\x1b[0m"
+
+
+def prompt_shell(world: World, environment: str, tmp_path: Path) -> Terminal:
+    """``govuk-imds exec <environment> -- bash -i`` with the snippet loaded the way the README says."""
+    rc = tmp_path / f"bashrc-{environment}"
+    rc.write_text("PS1='$ '\neval \"$(govuk-imds prompt bash)\"\n")
+    return Terminal([str(BIN / "govuk-imds"), "exec", environment, "--", "bash", "--noprofile", "--rcfile", str(rc),
+                     "-i"], {**world.environment, "TERM": "xterm"})
+
+
+def test_the_bash_prompt_shows_the_environment_and_changes_after_lock(world: World, tmp_path: Path) -> None:
+    require(shutil.which("bash") is not None, "bash")
+    world.add_key()
+    world.start()
+    assert world.unlock("staging", "production").returncode == 0
+    with prompt_shell(world, "staging", tmp_path) as staging:
+        staging.expect(re.escape(f"{YELLOW}(staging){RESET} $ "))
+        staging.send("govuk-imds lock staging\r")
+        staging.expect(r"locked: staging")
+        staging.expect(re.escape(f"{YELLOW}(staging locked){RESET} $ "))
+        staging.send(f"govuk-imds unlock staging --code {world.code()}\r")
+        staging.expect(r"staging: unlocked until")
+        staging.expect(re.escape(f"{YELLOW}(staging){RESET} $ "))
+        # With no program to be found, the prompt still knows: it is drawn with bash's builtins alone.
+        staging.send("PATH=/nowhere; echo DONE:$((2+3))\r")
+        staging.expect("DONE:5")
+        staging.expect(re.escape(f"{YELLOW}(staging){RESET} $ "))
+        staging.send("exit\r")
+    with prompt_shell(world, "production", tmp_path) as production:
+        production.expect(re.escape(f"{RED}(production){RESET} $ "))
+        production.send("exit\r")
+
+
+def test_a_shell_that_points_nowhere_has_no_segment(world: World, tmp_path: Path) -> None:
+    rc = tmp_path / "bashrc"
+    rc.write_text("PS1='plain$ '\neval \"$(govuk-imds prompt bash)\"\necho \"PS1=[$PS1]\"\n")
+    with Terminal(["/bin/bash", "--noprofile", "--rcfile", str(rc), "-i"], {**world.environment, "TERM": "xterm"}) \
+            as shell:
+        shell.expect(re.escape("PS1=[${__govuk_imds_ps1}plain$ ]"))
+        shell.expect(r"\n(\x1b\[\?2004h)?plain\$ ")  # the segment is empty: nothing before the prompt
+        shell.send("exit\r")
