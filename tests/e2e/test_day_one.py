@@ -69,3 +69,32 @@ def test_a_shell_that_points_nowhere_has_no_segment(world: World, tmp_path: Path
         shell.expect(re.escape("PS1=[${__govuk_imds_ps1}plain$ ]"))
         shell.expect(r"\n(\x1b\[\?2004h)?plain\$ ")  # the segment is empty: nothing before the prompt
         shell.send("exit\r")
+
+
+# -- init reads the MFA device from IAM ----------------------------------------------------------------------------
+
+
+def test_init_reads_the_mfa_device_from_iam_with_the_stored_key(world: World) -> None:
+    """GetCallerIdentity says whose the key is, ListMFADevices (moto, through the proxy) names the device."""
+    world.add_key()
+    world.config_file.write_text(world.config_file.read_text() + f'\n[iam]\nendpoint_url = "{world.sts.url}"\n')
+    world.aws_config_file.unlink()
+    done = world.cli("init", "--from-iam", "--role", "govuk-users", "--environment", "test")
+    assert done.returncode == 0, done.stderr
+    assert world.sts.count("ListMFADevices") >= 1
+    written = world.aws_config_file.read_text()
+    assert f"mfa_serial = {world.mfa_serial}\n" in written  # the device moto holds for this user
+    user = world.mfa_serial.rsplit("/", 1)[-1]
+    assert f"arn:aws:iam::123456789012:user/{user}" in done.stdout
+    # The environment works end to end: unlock with a code for that device.
+    world.start()
+    unlocked = world.cli("unlock", "test", "--code", world.code())
+    assert unlocked.returncode == 0, unlocked.stderr
+
+
+def test_init_from_iam_without_a_stored_key_says_how_to_store_one(world: World) -> None:
+    done = world.cli("init", "--from-iam", "--role", "govuk-users")
+    assert done.returncode == 3
+    assert done.stderr.strip() == (
+        "govuk-imds: no access key is stored for source profile 'gds'; run `govuk-imds add gds`"
+    )

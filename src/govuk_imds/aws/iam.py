@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -143,7 +144,7 @@ class Iam:
         self._call("DeleteAccessKey", credentials, UserName=user_name, AccessKeyId=access_key_id)
 
     def _call(self, action: str, credentials: Credentials, **parameters: str) -> dict[str, Any]:
-        method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+        method = xform_name(action)  # botocore's own: ListMFADevices -> list_mfa_devices
         try:
             answer: dict[str, Any] = getattr(self._client("iam", credentials), method)(**parameters)
         except ClientError as exc:
