@@ -156,68 +156,45 @@ def _valued(command: Command) -> Iterable[tuple[str, str]]:
                 yield flag, _kind_word(option.value)
 
 
-def bash_script(tree: Command, program: str = "govuk-imds") -> str:
+@dataclass(frozen=True)
+class _Syntax:
+    """How one shell writes the data the common algorithm reads."""
+
+    template: str
+    spec: str  # one command: {key} {subcommands} {options} {positionals}
+    value: str  # one option that takes a value: {key} {kind}
+    quote: Callable[[str], str]
+    words: Callable[[Sequence[tuple[str, str]]], str]  # (word, description) pairs as the shell's list
+
+
+def _render(tree: Command, syntax: _Syntax, program: str) -> str:
     specs = []
     values = []
     for command in walk(tree):
-        subcommands = " ".join(sub.path[-1] for sub in command.subcommands)
-        flags = " ".join(flag for option in command.options for flag in option.flags)
-        positionals = " ".join(_kind_word(kind) for kind in command.positionals)
-        specs.append(
-            f"        {_single_quoted(_key(command.path))}) subcommands={_single_quoted(subcommands)}; "
-            f"opts={_single_quoted(flags)}; positionals={_single_quoted(positionals)} ;;"
-        )
-        values += [f"        {_single_quoted(_key(command.path) + '|' + flag)}) kind={kind} ;;"
+        subcommands = [(sub.path[-1], sub.summary) for sub in command.subcommands]
+        flags = [(flag, option.help) for option in command.options for flag in option.flags]
+        specs.append(syntax.spec.format(
+            key=syntax.quote(_key(command.path)),
+            subcommands=syntax.words(subcommands),
+            options=syntax.words(flags),
+            positionals=" ".join(_kind_word(kind) for kind in command.positionals),
+        ))
+        values += [syntax.value.format(key=syntax.quote(f"{_key(command.path)}|{flag}"), kind=kind)
                    for flag, kind in _valued(command)]
-    return BASH_TEMPLATE.format(
-        program=program, names=NAMES_COMMAND, specs="\n".join(specs), values="\n".join(values)
-    )
+    return syntax.template.format(program=program, names=NAMES_COMMAND, specs="\n".join(specs),
+                                  values="\n".join(values))
+
+
+def bash_script(tree: Command, program: str = "govuk-imds") -> str:
+    return _render(tree, _BASH, program)
 
 
 def zsh_script(tree: Command, program: str = "govuk-imds") -> str:
-    specs = []
-    values = []
-    for command in walk(tree):
-        subcommands = " ".join(
-            _single_quoted(f"{sub.path[-1]}:{_one_line(sub.summary)}") for sub in command.subcommands
-        )
-        flags = " ".join(
-            _single_quoted(f"{flag}:{_one_line(option.help)}") for option in command.options for flag in option.flags
-        )
-        positionals = " ".join(_kind_word(kind) for kind in command.positionals)
-        specs.append(
-            f"        ({_single_quoted(_key(command.path))}) subcommands=({subcommands}); opts=({flags}); "
-            f"positionals=({positionals}) ;;"
-        )
-        values += [f"        ({_single_quoted(_key(command.path) + '|' + flag)}) kind={kind} ;;"
-                   for flag, kind in _valued(command)]
-    return ZSH_TEMPLATE.format(
-        program=program, names=NAMES_COMMAND, specs="\n".join(specs), values="\n".join(values)
-    )
+    return _render(tree, _ZSH, program)
 
 
 def fish_script(tree: Command, program: str = "govuk-imds") -> str:
-    specs = []
-    values = []
-    for command in walk(tree):
-        subcommands = " ".join(
-            _fish_quoted(f"{sub.path[-1]}\t{_one_line(sub.summary)}") for sub in command.subcommands
-        )
-        flags = " ".join(
-            _fish_quoted(f"{flag}\t{_one_line(option.help)}") for option in command.options for flag in option.flags
-        )
-        positionals = " ".join(_kind_word(kind) for kind in command.positionals)
-        specs.append(
-            f"        case {_fish_quoted(_key(command.path))}\n"
-            f"            set -g __govuk_imds_subcommands {subcommands}\n"
-            f"            set -g __govuk_imds_options {flags}\n"
-            f"            set -g __govuk_imds_positionals {positionals}"
-        )
-        values += [f"        case {_fish_quoted(_key(command.path) + '|' + flag)}\n            echo {kind}"
-                   for flag, kind in _valued(command)]
-    return FISH_TEMPLATE.format(
-        program=program, names=NAMES_COMMAND, specs="\n".join(specs), values="\n".join(values)
-    )
+    return _render(tree, _FISH, program)
 
 
 RENDERERS = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}
@@ -437,3 +414,29 @@ end
 
 complete -c {program} -f -a '(__govuk_imds_complete)'
 """
+
+
+_BASH = _Syntax(
+    BASH_TEMPLATE,
+    spec="        {key}) subcommands={subcommands}; opts={options}; positionals='{positionals}' ;;",
+    value="        {key}) kind={kind} ;;",
+    quote=_single_quoted,
+    words=lambda pairs: _single_quoted(" ".join(word for word, _ in pairs)),  # bash shows no descriptions
+)
+_ZSH = _Syntax(
+    ZSH_TEMPLATE,
+    spec="        ({key}) subcommands=({subcommands}); opts=({options}); positionals=({positionals}) ;;",
+    value="        ({key}) kind={kind} ;;",
+    quote=_single_quoted,
+    words=lambda pairs: " ".join(_single_quoted(f"{word}:{_one_line(about)}") for word, about in pairs),
+)
+_FISH = _Syntax(
+    FISH_TEMPLATE,
+    spec=("        case {key}\n"
+          "            set -g __govuk_imds_subcommands {subcommands}\n"
+          "            set -g __govuk_imds_options {options}\n"
+          "            set -g __govuk_imds_positionals {positionals}"),
+    value="        case {key}\n            echo {kind}",
+    quote=_fish_quoted,
+    words=lambda pairs: " ".join(_fish_quoted(f"{word}\t{_one_line(about)}") for word, about in pairs),
+)
