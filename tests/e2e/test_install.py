@@ -19,37 +19,15 @@ from pathlib import Path
 import pytest
 
 import govuk_imds
+from tests.support.packaging import build_distributions, run, the
 from tests.support.world import BIN, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and the wheel, built the standard way (the wheel from the sdist) from the files git tracks."""
-    checkout = tmp_path_factory.mktemp("checkout")
-    tracked = run(["git", "ls-files", "-z"], cwd=ROOT).stdout.split("\0")
-    for name in filter(None, tracked):
-        source = ROOT / name
-        if source.is_file():
-            target = checkout / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
     out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", str(out), str(checkout)])
+    build_distributions(tmp_path_factory.mktemp("scratch"), out)
     return out
-
-
-def the(dist: Path, pattern: str) -> Path:
-    [found] = dist.glob(pattern)
-    return found
 
 
 def test_the_sdist_and_wheel_pass_twine_and_carry_the_data(dist: Path) -> None:
