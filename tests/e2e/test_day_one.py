@@ -98,3 +98,23 @@ def test_init_from_iam_without_a_stored_key_says_how_to_store_one(world: World) 
     assert done.stderr.strip() == (
         "govuk-imds: no access key is stored for source profile 'gds'; run `govuk-imds add gds`"
     )
+
+
+# -- init asks on a terminal ---------------------------------------------------------------------------------------
+
+
+def test_init_asks_for_the_role_and_the_email_on_a_terminal(world: World) -> None:
+    world.aws_config_file.unlink()
+    with Terminal([str(BIN / "govuk-imds"), "init", "--environment", "staging"], world.environment) as terminal:
+        terminal.expect(r"Which GOV\.UK role do you have\?")
+        terminal.expect(r"2\. govuk-powerusers +everyone else who has production access")
+        terminal.expect(r"Role \[1-3 or a name; several with spaces, the first is the default\]: ")
+        terminal.send("2 govuk-users\r")
+        terminal.expect(r"Your GDS email \(first\.last@digital\.cabinet-office\.gov\.uk\): ")
+        terminal.send("First.Last@digital.cabinet-office.gov.uk\r")
+        terminal.expect(r"added to \S+: govuk-staging, govuk-staging-users, gds")
+        terminal.expect(r"Next:")
+    written = world.aws_config_file.read_text()
+    assert "role_arn = arn:aws:iam::696911096973:role/govuk-powerusers\n" in written
+    assert "[profile govuk-staging-users]\nrole_arn = arn:aws:iam::696911096973:role/govuk-users\n" in written
+    assert "mfa_serial = arn:aws:iam::622626885786:mfa/first.last@digital.cabinet-office.gov.uk\n" in written
