@@ -13,22 +13,22 @@ import argparse
 import os
 import resource
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import control
 from ..aws.endpoints import DEFAULT_REGION, signin_url
-from ..aws.federation import BrowserRequest, Federation
 from ..config.aws_config import load_environments
 from ..config.settings import Settings
-from ..console.browser import has_browser, open_page
 from ..console.destination import destination, service_names
-from ..console.handoff import Handoff
 from ..core.clock import rfc3339
 from ..core.credentials import RoleCredentials
 from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import BrowserUnavailable, InvalidInput
 from ._common import AddCommand
+
+if TYPE_CHECKING:
+    from ..aws.federation import BrowserRequest
 
 
 def add_commands(command: AddCommand) -> None:
@@ -69,6 +69,9 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
     place = destination(arguments.region or spec.region or DEFAULT_REGION, service=arguments.service,
                         path=arguments.path)
     _check_output(arguments, spec)
+    # Here, not at the top: every other command would pay for urllib's and http.server's imports.
+    from ..aws.federation import Federation
+
     federation = Federation(signin_url(settings))
     _harden_before_secrets()
     # A locked environment comes back as the daemon's EnvironmentLocked (exit status 5), which says what to run.
@@ -98,8 +101,11 @@ def _check_output(arguments: argparse.Namespace, spec: EnvironmentSpec) -> None:
                 "the sign-in URL signs anyone in who has it, so it is not written to a terminal unless you add "
                 f"--yes; or pipe it: `govuk-imds console {spec.name} --print | <command>`"
             )
-    elif not has_browser(os.environ):
-        raise BrowserUnavailable(f"no browser to open (no $BROWSER and no display); {_print_instead(spec)}")
+    else:
+        from ..console.browser import has_browser
+
+        if not has_browser(os.environ):
+            raise BrowserUnavailable(f"no browser to open (no $BROWSER and no display); {_print_instead(spec)}")
 
 
 def _print_instead(spec: EnvironmentSpec) -> str:
@@ -107,6 +113,9 @@ def _print_instead(spec: EnvironmentSpec) -> str:
 
 
 def _open(request: BrowserRequest, spec: EnvironmentSpec) -> None:
+    from ..console.browser import open_page
+    from ..console.handoff import Handoff
+
     with Handoff(request) as handoff:
         open_page(handoff, _print_instead(spec))
 
