@@ -198,6 +198,16 @@ def status_rows(world: World) -> dict[str, dict[str, object]]:
     return {row["environment"]: row for row in json.loads(answer.stdout)["environments"]}
 
 
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command printed (it failed, and said so in one line, without a traceback)."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("govuk-imds: ")
+    return lines[0]
+
+
 def wait_for(condition: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -34,6 +34,7 @@ from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
 from .activation import inherited_listener
+from .console import console_credentials
 from .control_server import start_control_server
 from .service import Service, keep_cache_enabled
 from .tokens import TokenStore
@@ -77,8 +78,9 @@ class Daemon:
         self._notify = notify
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
+        self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
-            StsIssuer(Sts(settings)),
+            self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
             on_lock=self._tokens.rotate,
@@ -173,6 +175,10 @@ class Daemon:
             for name in names:
                 await self._service.lock(name)
             return {**base, "locked": names}
+        if operation == "console":
+            name = str(message.get("environment", ""))
+            duration = self.settings.session_duration_for(name)
+            return {**base, **await console_credentials(self._service, self._issuer, SystemClock(), name, duration)}
         if operation == "reload":
             return {**base, "environments": self._load_environments(initial=False)}
         if operation == "stop":

@@ -208,6 +208,19 @@ class Service:
     async def lock_all(self, reason: str = "locked by you") -> list[str]:
         return [name for name in self.names() if await self.lock(name, reason)]
 
+    async def held_session(self, name: str) -> tuple[EnvironmentSpec, MfaSession, datetime]:
+        """The environment's spec, its MFA session and when that ends: for a one-off AssumeRole outside the served
+        path (a console sign-in). Raises ``UnknownEnvironment``, or ``EnvironmentLocked`` (locking an ended one)."""
+        environment = self._environments.get(name)
+        if environment is None:
+            raise UnknownEnvironment(name, self.names(), self._prefix)
+        if has_ended(environment.session, self._clock.now()):
+            await self.lock(name, "the MFA session ended")
+        session = environment.session
+        if session.state is State.LOCKED or session.mfa_session is None or session.ends_at is None:
+            raise EnvironmentLocked(name, session.problem)
+        return environment.spec, session.mfa_session, session.ends_at
+
     # -- background maintenance -----------------------------------------------------------------------------------
 
     async def tick(self) -> datetime | None:
