@@ -1,9 +1,9 @@
 """Programs that keep running while the daemon rotates credentials, rotates the token, or briefly has nothing valid.
 
 Rules shown (ecs-protocol.md): the token file is re-read on every fetch, so a process started before a token
-rotation (`lock --new-tokens`) keeps working after it (the old token is refused by then); served credentials have at least 15 minutes left
-(botocore and JS both keep a client's credentials cached, so a long-lived client does not refetch at every
-rotation); while nothing valid exists the endpoint answers 503 and every SDK retries it until served.
+rotation (`lock --new-tokens`) keeps working after it (the old token is refused by then); served credentials have at
+least 15 minutes left (botocore and JS both keep a client's credentials cached, so a long-lived client does not
+refetch at every rotation); while nothing valid exists the endpoint answers 503 and every SDK retries it until served.
 
 How each SDK refreshes, and so what a test can observe:
 * botocore keeps a client's (and a session's) credentials until 15 minutes before expiry (advisory refresh) or 10
