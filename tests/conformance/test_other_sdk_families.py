@@ -19,8 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.sts_emulator import MotoServer, ProxyCall, StsProxy
-from tests.support.world import ACCOUNTS, World, make_world
+from tests.support.sts_emulator import MotoServer, ProxyCall
+from tests.support.world import ACCOUNTS, World
 
 from .clients import (
     Outcome,
@@ -58,24 +58,19 @@ def closed_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def families(tmp_path_factory: pytest.TempPathFactory, sts: StsProxy, moto: MotoServer,
-             keyring_parts: None) -> Iterator[World]:
-    """A daemon with production unlocked, and a bucket with one object in production's account."""
-    with make_world(tmp_path_factory.mktemp("families"), sts, moto) as world:
-        world.add_key()
-        world.start()
-        unlocked = world.unlock("production")
-        assert unlocked.returncode == 0, unlocked.stderr
-        served = served_document(world, "production")
-        s3 = boto3.client("s3", endpoint_url=moto.url, region_name=REGION, aws_access_key_id=served["AccessKeyId"],
-                          aws_secret_access_key=served["SecretAccessKey"], aws_session_token=served["Token"])
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket=BUCKET, Key="hello.txt", Body=b"hello")
-        sts.refuse_unsigned = True  # as AWS does: pyarrow's silent fallback to anonymous requests shows
-        try:
-            yield world
-        finally:
-            sts.refuse_unsigned = False
+def families(served: World, moto: MotoServer) -> Iterator[World]:
+    """The module's daemon (production unlocked), a bucket with one object in production's account, and a proxy
+    that refuses unsigned calls as AWS does (pyarrow's silent fallback to anonymous requests then shows)."""
+    document = served_document(served, "production")
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name=REGION, aws_access_key_id=document["AccessKeyId"],
+                      aws_secret_access_key=document["SecretAccessKey"], aws_session_token=document["Token"])
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=BUCKET, Key="hello.txt", Body=b"hello")
+    served.sts.refuse_unsigned = True
+    try:
+        yield served
+    finally:
+        served.sts.refuse_unsigned = False
 
 
 def every_family(world: World, closed_port: int) -> dict[str, Outcome]:

@@ -3,8 +3,8 @@
 ``LAUNCHER`` (run with ``python -c``) moves the descriptors named in argv[1] to 3, 4, ..., sets ``LISTEN_FDS``,
 ``LISTEN_FDNAMES`` and ``LISTEN_PID`` and execs argv[3:]. argv[2]: "self" sets LISTEN_PID to the launcher's own pid,
 which the exec keeps (the process is then the one the sockets are for), "parent" to another process's.
-``activated`` holds the socket in the test itself, so the port stays held while the daemon stops and starts again,
-as a systemd socket unit holds it.
+``serving`` runs a service and stops it as a manager would; ``activated`` does so with a socket that the test itself
+holds, so the port stays held while the daemon stops and starts again, as a systemd socket unit holds it.
 """
 
 from __future__ import annotations
@@ -32,13 +32,19 @@ os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
-@contextlib.contextmanager
 def activated(descriptor: int, argv: Sequence[str], environment: dict[str, str],
-              log: Path) -> Iterator[subprocess.Popen[bytes]]:
+              log: Path) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """Run ``argv`` with the listening socket ``descriptor`` passed as systemd passes it; SIGTERM it at the end."""
     command = [sys.executable, "-c", LAUNCHER, str(descriptor), "self", *argv]
+    return serving(command, environment, log, pass_fds=(descriptor,))
+
+
+@contextlib.contextmanager
+def serving(command: list[str], environment: dict[str, str], log: Path,
+            pass_fds: Sequence[int] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a service as a service manager would, its output appended to ``log``; SIGTERM it at the end."""
     with log.open("ab") as output:
-        process = subprocess.Popen(command, env=environment, pass_fds=(descriptor,), stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, env=environment, pass_fds=pass_fds, stdin=subprocess.DEVNULL,
                                    stdout=output, stderr=output)
     try:
         yield process
