@@ -334,7 +334,8 @@ class ProxyCall(NamedTuple):
     action: str  # "" if none could be found
     time: float  # time.time() on arrival
     host: str  # the Host header the client sent
-    access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary)
+    access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary); "" when unsigned
+    user_agent: str = ""  # which client sent it, when several share the proxy
 
 
 @dataclass(frozen=True)
@@ -480,6 +481,9 @@ class StsProxy:
         #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
         #: so a test can watch several rotations in seconds.
         self.role_lifetime: float | None = None
+        #: When set, a request with no SigV4 signature is refused with 403 AccessDenied, as real AWS refuses it
+        #: (moto serves anonymous requests, which hides clients that quietly fall back to unsigned ones).
+        self.refuse_unsigned = False
         self._lock = threading.Lock()
         self._calls: list[ProxyCall] = []
         self._faults: list[_Fault] = []
@@ -658,12 +662,14 @@ class StsProxy:
         sent_token = _header(headers, "X-Amz-Security-Token")
         with self._lock:
             self._calls.append(
-                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key)
+                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key, _header(headers, "User-Agent"))
             )
             fault = self._take_fault(action)
             headers = [(name, self._uncanary(name, value)) for name, value in headers]
             access_key_id = self._canary_to_real.get(sent_key, sent_key)
 
+        if self.refuse_unsigned and not sent_key:
+            return _error_reply(403, "AccessDenied", "Access Denied")
         if fault is not None:
             if fault.kind != "slow":
                 return _fault_reply(fault, action)

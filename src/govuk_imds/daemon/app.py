@@ -83,7 +83,6 @@ class Daemon:
             self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
-            on_lock=self._tokens.rotate,
             profile_prefix=settings.profile_prefix,
         )
         self._started = datetime.now(UTC)
@@ -170,11 +169,19 @@ class Daemon:
             return {**base, "results": await self._unlock(message)}
         if operation == "lock":
             if message.get("all"):
-                return {**base, "locked": await self._service.lock_all()}
-            names = [str(name) for name in message.get("environments", [])]
-            for name in names:
-                await self._service.lock(name)
-            return {**base, "locked": names}
+                names = self._service.names()
+                locked = await self._service.lock_all()
+            else:
+                names = [str(name) for name in message.get("environments", [])]
+                for name in names:
+                    await self._service.lock(name)
+                locked = names
+            if message.get("new_tokens"):
+                # Only on request: a lock alone keeps the token, so shells holding it work again after the next
+                # unlock, and a request racing the lock is told "locked" rather than "wrong token".
+                for name in names:
+                    self._tokens.rotate(name)
+            return {**base, "locked": locked}
         if operation == "console":
             name = str(message.get("environment", ""))
             duration = self.settings.session_duration_for(name)
