@@ -37,10 +37,11 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
+    "console": frozenset({"core", "config", "aws", "control", "errors"}),
     "govuk": frozenset({"core", "config", "errors"}),
     "shells": frozenset({"core", "config", "errors"}),
     "cli": frozenset(
-        {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "control", "errors",
+        {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
          "endpoint_client", "govuk", "shells", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
@@ -264,8 +265,8 @@ def package() -> Package:
 
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
-    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "govuk", "shells",
-                   "cli"):
+    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "govuk",
+                   "shells", "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config.settings import load_settings
 from ..errors import GovukImdsError
-from . import accounts, autostart, daemon, doctor, keys, sessions, shell, shells
+from . import accounts, autostart, console, daemon, doctor, keys, sessions, shell, shells
 from ._common import Handler
 
-GROUPS = (daemon, sessions, shell, keys, doctor, autostart, accounts, shells)
+GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, accounts, shells)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

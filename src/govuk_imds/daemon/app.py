@@ -34,6 +34,7 @@ from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
 from .activation import inherited_listener
+from .console import console_credentials
 from .control_server import start_control_server
 from .service import Service, keep_cache_enabled
 from .state_files import StateFiles
@@ -79,11 +80,11 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
         self._states = StateFiles(settings.runtime)
+        self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
-            StsIssuer(Sts(settings)),
+            self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
-            on_lock=self._tokens.rotate,
             on_change=self._states.changed,
             profile_prefix=settings.profile_prefix,
         )
@@ -173,11 +174,23 @@ class Daemon:
             return {**base, "results": await self._unlock(message)}
         if operation == "lock":
             if message.get("all"):
-                return {**base, "locked": await self._service.lock_all()}
-            names = [str(name) for name in message.get("environments", [])]
-            for name in names:
-                await self._service.lock(name)
-            return {**base, "locked": names}
+                names = self._service.names()
+                locked = await self._service.lock_all()
+            else:
+                names = [str(name) for name in message.get("environments", [])]
+                for name in names:
+                    await self._service.lock(name)
+                locked = names
+            if message.get("new_tokens"):
+                # Only on request: a lock alone keeps the token, so shells holding it work again after the next
+                # unlock, and a request racing the lock is told "locked" rather than "wrong token".
+                for name in names:
+                    self._tokens.rotate(name)
+            return {**base, "locked": locked}
+        if operation == "console":
+            name = str(message.get("environment", ""))
+            duration = self.settings.session_duration_for(name)
+            return {**base, **await console_credentials(self._service, self._issuer, SystemClock(), name, duration)}
         if operation == "reload":
             return {**base, "environments": self._load_environments(initial=False)}
         if operation == "stop":
