@@ -47,7 +47,7 @@ def add_commands(command: AddCommand) -> None:
     completes_to(init.add_argument("--source-profile", help="the profile that holds your key (default: gds)"),
                  SOURCE_PROFILES)
     init.add_argument("--region", help="the region the profiles name (default: eu-west-1)")
-    init.add_argument("--central-account", help="the account of your IAM user (default: gds-users, 622626885786)")
+    init.add_argument("--central-account", help="the account of your IAM user (default: gds-users, see `accounts`)")
     init.add_argument("--mfa-serial", help="your MFA device's ARN, if it is not named after your email")
     init.add_argument(
         "--from-iam", action="store_true", help="ask IAM for your user and MFA device, with the key already stored"
