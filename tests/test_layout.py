@@ -38,12 +38,14 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "console": frozenset({"core", "config", "aws", "control", "errors"}),
+    "govuk": frozenset({"core", "config", "errors"}),
+    "shells": frozenset({"core", "config", "errors"}),
     "cli": frozenset(
         {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
-         "endpoint_client"}
+         "endpoint_client", "govuk", "shells", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
-    "entry": frozenset({"credential_process", "cli"}),
+    "entry": frozenset({"credential_process", "cli", "shells"}),
     "__main__": frozenset({"entry"}),
     "__init__": frozenset(),
 }
@@ -63,6 +65,11 @@ LIGHT_COMMANDS = {
     "profile": ("govuk_imds.cli.shell", "cmd_profile"),
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
     "lock": ("govuk_imds.cli.sessions", "cmd_lock"),
+    "accounts": ("govuk_imds.cli.accounts", "cmd_accounts"),
+    "completion": ("govuk_imds.cli.shells", "cmd_completion"),
+    "prompt": ("govuk_imds.cli.shells", "cmd_prompt"),
+    # Answered by entry.main's lean path on every TAB, before the full CLI is imported.
+    "__complete": ("govuk_imds.entry", "main"),
 }
 
 
@@ -258,7 +265,8 @@ def package() -> Package:
 
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
-    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "cli"):
+    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "govuk",
+                   "shells", "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 

@@ -120,3 +120,34 @@ def test_python_dash_m_env(user: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "/v1/credentials/production;" in result.stdout
     assert "unset AWS_ACCESS_KEY_ID" in result.stdout
+
+
+@pytest.mark.parametrize("argv", [("accounts",), ("completion", "zsh"), ("prompt", "bash")])
+def test_day_one_commands_import_no_sdk_server_or_keyring(user: dict[str, str], argv: tuple[str, ...]) -> None:
+    result = _python(RUN_MAIN, user, argv)
+    assert result["code"] == 0, result["err"]
+    assert result["out"]
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+
+
+RUN_ENTRY = """
+import contextlib, io, json, sys
+from govuk_imds.entry import main
+sys.argv = ["govuk-imds", *sys.argv[1:]]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main()
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_completing_a_name_takes_the_lean_path(user: dict[str, str]) -> None:
+    """Every TAB on an environment runs this: no SDK, no server, no keyring, and not even the command modules."""
+    result = _python(RUN_ENTRY, user, ("__complete", "environments"))
+    assert result["code"] == 0
+    assert result["out"] == "production\n"
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+    assert "govuk_imds.cli" not in result["modules"]
+    assert "argparse" not in result["modules"]
+    sources = _python(RUN_ENTRY, user, ("__complete", "source-profiles"))
+    assert sources["out"] == "gds\n"

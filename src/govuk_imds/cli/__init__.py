@@ -12,12 +12,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..config.settings import load_settings
 from ..errors import GovukImdsError
-from . import autostart, console, daemon, doctor, keys, sessions, shell
+from . import accounts, autostart, console, daemon, doctor, keys, sessions, shell, shells
 from ._common import Handler
 
-GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart)
+GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, accounts, shells)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="govuk-imds config file (default: ~/.config/govuk-imds/config.toml)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"govuk-imds {__version__}")
+    # `completion` writes its scripts from the whole parser.
+    parser.set_defaults(root_parser=parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from ..config.settings import Settings
 from ..core.clock import parse_rfc3339, rfc3339
 from ..core.credentials import LongTermKey
 from ..core.environment import EnvironmentSpec
+from ..core.shapes import role_arn_parts
 from ..core.timefmt import local_time
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
 from ._common import AddCommand, read_mfa_code
@@ -185,12 +186,15 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
             f"source_profile to {settings.aws_config_file}, then run `govuk-imds reload`"
         )
         return 0
-    table = [("ENVIRONMENT", "STATE", "SESSION ENDS", "CREDENTIALS EXPIRE", "LAST SERVED")]
+    table = [("ENVIRONMENT", "STATE", "ACCOUNT", "ROLE", "SESSION ENDS", "CREDENTIALS EXPIRE", "LAST SERVED")]
     for row in rows:
+        account, role = role_arn_parts(str(row.get("role_arn"))) or ("-", "-")  # as the old tool's `-d` showed
         table.append(
             (
                 row["environment"],
                 row["state"],
+                account,
+                role,
                 local_time(row["session_ends"]),
                 local_time(row["credentials_expire"]),
                 local_time(row["last_served"]),

@@ -55,7 +55,12 @@ def _variables(settings: Settings, name: str) -> dict[str, str]:
         again = "" if token else ", then this command again (tools that read only the token variable need it)"
         print(f"govuk-imds: the daemon is not running; run `govuk-imds start`{again}", file=sys.stderr)
     return shellenv.endpoint_variables(
-        settings.endpoint_base + spec.name, str(token_file), spec.region, spec.name, token
+        settings.endpoint_base + spec.name,
+        str(token_file),
+        spec.region,
+        spec.name,
+        token,
+        state_file=str(settings.runtime.environment_state(spec.name)),
     )
 
 

@@ -37,6 +37,7 @@ from .activation import inherited_listener
 from .console import console_credentials
 from .control_server import start_control_server
 from .service import Service, keep_cache_enabled
+from .state_files import StateFiles
 from .tokens import TokenStore
 from .web import create_app
 
@@ -78,11 +79,13 @@ class Daemon:
         self._notify = notify
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
+        self._states = StateFiles(settings.runtime)
         self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
             self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
+            on_change=self._states.changed,
             profile_prefix=settings.profile_prefix,
         )
         self._started = datetime.now(UTC)
@@ -91,6 +94,7 @@ class Daemon:
         paths = self.settings.runtime
         ensure_private_dir(paths.root)
         _refuse_second_daemon(self.settings)
+        self._states.clear()  # a daemon that died left its last word there; nothing is unlocked now
         # Under systemd socket activation the port is already ours, held even while the daemon restarts.
         listener = inherited_listener(os.environ, os.getpid(), expected_port=self.settings.port)
         if listener is None:
@@ -137,6 +141,7 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await self._service.close()
+            self._states.clear()
             paths.control_socket.unlink(missing_ok=True)
             paths.state_file.unlink(missing_ok=True)
 

@@ -99,6 +99,7 @@ class Service:
         *,
         rotation_margin: timedelta,
         on_lock: Callable[[str], None] | None = None,
+        on_change: Callable[[str, datetime | None], None] | None = None,
         jitter: Callable[[], float] = random.random,
         request_wait: float = REQUEST_WAIT_SECONDS,
         profile_prefix: str = DEFAULT_PREFIX,
@@ -107,6 +108,7 @@ class Service:
         self._clock = clock
         self._margin = rotation_margin
         self._on_lock = on_lock
+        self._on_change = on_change  # (name, the MFA session's end or None when locked): state_files.StateFiles
         self._jitter = jitter
         self._request_wait = request_wait
         self._prefix = profile_prefix  # only to name the profile in an UnknownEnvironment message
@@ -191,6 +193,8 @@ class Service:
         task = self._start_renewal(spec.name, environment)
         await asyncio.wait({task})  # a lock meanwhile cancels the renewal; the unlock then reports "locked"
         self._wake.set()
+        if self._on_change is not None and environment.session.state is not State.LOCKED:
+            self._on_change(spec.name, environment.session.ends_at)
         return self._describe(spec.name, environment, self._clock.now())
 
     async def lock(self, name: str, reason: str = "locked by you") -> bool:
@@ -203,6 +207,8 @@ class Service:
         await self._cache.delete(name)
         if self._on_lock is not None:
             self._on_lock(name)
+        if self._on_change is not None:
+            self._on_change(name, None)
         if was_unlocked:
             log.info("%s locked: %s", name, reason)
         return was_unlocked
