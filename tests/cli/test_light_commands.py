@@ -151,3 +151,17 @@ def test_completing_a_name_takes_the_lean_path(user: dict[str, str]) -> None:
     assert "argparse" not in result["modules"]
     sources = _python(RUN_ENTRY, user, ("__complete", "source-profiles"))
     assert sources["out"] == "gds\n"
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(user: dict[str, str]) -> None:
+    """`govuk-imds completion bash | head -1`: the reader is gone before the output is written (here: a pipe whose
+    read end is already closed); the command exits as a shell tool would, without a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "govuk_imds", "completion", "bash"], env=user,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 141

@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(os.environ, config_file=arguments.config, port=getattr(arguments, "port", None))
-        return int(arguments.handler(arguments, settings))
+        status = int(arguments.handler(arguments, settings))
+        sys.stdout.flush()  # here, where a closed pipe can still be answered, not at interpreter exit
+        return status
     except GovukImdsError as exc:
         if arguments.debug:
             raise
@@ -38,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("govuk-imds: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `govuk-imds ... | head`: the reader went away, which is not an error worth a traceback. Point stdout at
+        # /dev/null so that Python's own flush at exit does not raise again, and exit as a shell would (SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
