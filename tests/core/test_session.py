@@ -393,12 +393,11 @@ def live_a_session(length: timedelta, offset: timedelta) -> tuple[list[datetime]
     """Unlock at T0 on the local clock and walk the session minute by minute, renewing whenever the policy says,
     with an STS whose clock is ``offset`` off the local one. Returns the minutes nothing was servable, and the
     number of AssumeRole calls."""
-    aws = lambda local: local + offset  # noqa: E731 - AWS's clock, as STS sees it
 
     def assume(now: datetime, serial: int) -> RoleCredentials:
-        return role_credentials(aws(now) + ROLE_LIFETIME, serial)
+        return role_credentials(now + offset + ROLE_LIFETIME, serial)  # STS writes expiries on AWS's clock
 
-    session = Session().apply(Unlocked(mfa_session(aws(T0) + length), T0 + length))
+    session = Session().apply(Unlocked(mfa_session(T0 + offset + length), T0 + length))
     session = session.apply(RoleAssumed(assume(T0, 1), T0))
     calls, unserved = 1, []
     now = T0

@@ -325,6 +325,7 @@ class ProxyCall(NamedTuple):
     time: float  # time.time() on arrival
     host: str  # the Host header the client sent
     access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary)
+    duration_seconds: int | None = None  # the DurationSeconds parameter, when one was sent
 
 
 @dataclass
@@ -451,6 +452,9 @@ class StsProxy:
         #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
         #: so a test can watch several rotations in seconds.
         self.role_lifetime: float | None = None
+        #: AWS's clock minus the machine's, in seconds: every ``Date`` header and every ``Expiration`` the proxy
+        #: passes on is moved by it, as if the laptop's clock were that far off AWS's.
+        self.clock_offset: float = 0.0
         self._lock = threading.Lock()
         self._calls: list[ProxyCall] = []
         self._faults: list[_Fault] = []
@@ -551,6 +555,11 @@ class StsProxy:
         with self._lock:
             return sum(1 for call in self._calls if call.action == action)
 
+    def durations(self, action: str) -> list[int | None]:
+        """The ``DurationSeconds`` of every request for ``action``, oldest first (None where none was sent)."""
+        with self._lock:
+            return [call.duration_seconds for call in self._calls if call.action == action]
+
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
@@ -603,8 +612,10 @@ class StsProxy:
             else params.get("X-Amz-Credential", "").split("/")[0]
         )
         with self._lock:
+            duration = params.get("DurationSeconds", "")
             self._calls.append(
-                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key)
+                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key,
+                          int(duration) if duration.isdigit() else None)
             )
             fault = self._take_fault(action)
             headers = [(name, self._uncanary(name, value)) for name, value in headers]
@@ -628,6 +639,8 @@ class StsProxy:
             expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.role_lifetime))
             reply.body = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>" + expires.encode()
                                 + b"</Expiration>", reply.body)
+        if self.clock_offset:
+            _shift_clock(reply, self.clock_offset)
         return reply
 
     def _take_fault(self, action: str) -> _Fault | None:
@@ -729,6 +742,22 @@ class StsProxy:
                 self._canary_to_real[fakes[tag]] = found.group(1).strip()
                 text = text[: found.start(1)] + fakes[tag] + text[found.end(1) :]
         return text.encode("utf-8")
+
+
+def _shift_clock(reply: _Reply, offset: float) -> None:
+    """Move the reply's ``Date`` and every ``Expiration`` by ``offset`` seconds: AWS's clock, seen from a laptop
+    whose clock is off."""
+    from datetime import datetime, timedelta
+    from email.utils import formatdate
+
+    reply.headers = [(name, value) for name, value in reply.headers if name.lower() != "date"]
+    reply.headers.append(("Date", formatdate(time.time() + offset, usegmt=True)))
+
+    def shift(match: re.Match[bytes]) -> bytes:
+        moment = datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")) + timedelta(seconds=offset)
+        return b"<Expiration>" + moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + b"</Expiration>"
+
+    reply.body = re.sub(rb"<Expiration>([^<]*)</Expiration>", shift, reply.body)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:

@@ -183,6 +183,7 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     finally:
         sts.clear_faults()
         sts.role_lifetime = None
+        sts.clock_offset = 0.0
         sts.canary = None
         pid = state.daemon_pid()
         state.cli("stop", timeout=15)

@@ -93,8 +93,8 @@ def why_a_code_is_needed(
     if explicit is not None:
         if left < explicit:
             return (
-                f"the MFA session held for {device} ends at {local_time(rfc3339(ends))}, sooner than the {span(explicit)} "
-                "asked with --duration"
+                f"the MFA session held for {device} ends at {local_time(rfc3339(ends))}, sooner than the "
+                f"{span(explicit)} asked with --duration"
             )
         return None
     longest = max(wanted.values())
@@ -104,6 +104,8 @@ def why_a_code_is_needed(
             f"the MFA session held for {device} was made for {span(held.granted)}, shorter than the "
             f"{span(longest)} session_duration of {name}"
         )
-    if left < min(HELD_SESSION_MIN_LIFE, min(wanted.values())):
-        return f"the MFA session held for {device} ends at {local_time(rfc3339(ends))}, too soon to be worth reusing"
+    if left < min(HELD_SESSION_MIN_LIFE, *wanted.values()):
+        return (
+            f"the MFA session held for {device} ends at {local_time(rfc3339(ends))}, too soon to be worth reusing"
+        )
     return None

@@ -1,9 +1,9 @@
 """The life of one environment's session, as a pure state machine and a rotation policy.
 
 No I/O, no asyncio, no clock of its own: every function takes ``now`` (the local clock) and ``offset`` (AWS's
-clock minus the local one, ``core.skew``): expiries STS wrote are judged on AWS's clock, spans on the local one. The service feeds events in and acts on
-what the policy says. An illegal event raises ``InvalidTransition`` and, because sessions are immutable, leaves the
-state exactly as it was.
+clock minus the local one, ``core.skew``): expiries STS wrote are judged on AWS's clock, spans on the local one.
+The service feeds events in and acts on what the policy says. An illegal event raises ``InvalidTransition`` and,
+because sessions are immutable, leaves the state exactly as it was.
 
     locked ──Unlocked──▶ unlocking ──RoleAssumed──▶ active ──RenewalStarted──▶ rotating
                              │                        ▲                          │
