@@ -23,7 +23,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_unknown_environment(world: World) -> None:
     line = one_line(world.cli("env", "prod"))
     assert "unknown environment 'prod'" in line
-    assert "integration, production, staging" in line
+    assert "integration, production, production-readonly, staging" in line
 
 
 def test_profile_without_role_arn_names_file_profile_and_key(world: World) -> None:

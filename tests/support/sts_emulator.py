@@ -452,6 +452,8 @@ class StsProxy:
         #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
         #: so a test can watch several rotations in seconds.
         self.role_lifetime: float | None = None
+        #: Likewise for GetSessionToken: MFA sessions that expire this many seconds from now.
+        self.session_lifetime: float | None = None
         #: AWS's clock minus the machine's, in seconds: every ``Date`` header and every ``Expiration`` the proxy
         #: passes on is moved by it, as if the laptop's clock were that far off AWS's.
         self.clock_offset: float = 0.0
@@ -635,8 +637,9 @@ class StsProxy:
         reply = self._forward(method, path, headers, body)
         if self.canary and action in _MFA_ACTIONS and reply.status == 200:
             reply.body = self._apply_canary(reply.body, self.canary)
-        if self.role_lifetime is not None and action == "AssumeRole" and reply.status == 200:
-            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.role_lifetime))
+        lifetime = {"AssumeRole": self.role_lifetime, "GetSessionToken": self.session_lifetime}.get(action)
+        if lifetime is not None and reply.status == 200:
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + lifetime))
             reply.body = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>" + expires.encode()
                                 + b"</Expiration>", reply.body)
         if self.clock_offset:
