@@ -26,7 +26,8 @@ def test_a_session_made_for_the_longest_duration_serves_every_later_unlock_that_
     # Made at 09:00 for 8 h: staging (8 h) at 11:00 reuses it and ends with it at 17:00.
     session = held(T0 + 8 * HOUR)
     for later in (T0, T0 + 2 * HOUR, T0 + 6 * HOUR):
-        assert why_a_code_is_needed(GDS, session, {"staging": 8 * HOUR, "production": 4 * HOUR}, later, NO_OFFSET) is None
+        wanted = {"staging": 8 * HOUR, "production": 4 * HOUR}
+        assert why_a_code_is_needed(GDS, session, wanted, later, NO_OFFSET) is None
 
 
 def test_a_session_made_shorter_than_an_environments_configured_duration_needs_a_code() -> None:

@@ -258,7 +258,7 @@ async def test_with_under_fifteen_minutes_of_session_left_and_nothing_valid_it_s
     w.clock.advance(HOUR + 10 * MINUTE)  # credentials expired 10 minutes ago; the session ends in 10 minutes
     w.issuer.block()  # and STS is slow to answer the renewal this request starts
 
-    with pytest.raises(CredentialsUnavailable, match="renewing them now.*retrying automatically"):
+    with pytest.raises(CredentialsUnavailable, match=r"renewing them now.*retrying automatically"):
         await w.service.serve("integration")
     w.issuer.release()
     await settle()

@@ -289,7 +289,8 @@ def test_an_unknown_environment(world: World) -> None:
     result = doctor(world, "prod", "--json")
     assert result.returncode == 1
     [finding] = [finding for finding in findings(result) if finding["check"] == "profiles"]
-    assert finding["message"] == "unknown environment 'prod' (known: integration, production, production-readonly, staging)"
+    assert finding["message"] == ("unknown environment 'prod' (known: integration, production, production-readonly, "
+                                  "staging)")
     assert finding["fix"].startswith("add a [profile govuk-prod] with role_arn")
 
 
