@@ -20,8 +20,12 @@ GDS = Device("gds", "arn:aws:iam::123456789012:mfa/first.last")
 OTHER = Device("other", "arn:aws:iam::123456789012:mfa/other")
 
 
-def held(device: Device = GDS, *unlocks: KeptUnlock, token: str = "IQoJb3JpZ2luX2VjE/+==") -> HeldSession:
-    return HeldSession(device, MfaSession("ASIAMFA0000000000001", "s/e+c" * 8, token, T0 + timedelta(hours=8)),
+#: A session token with the characters a real one has (base64: '/', '+', '=').
+TOKEN = "IQoJb3JpZ2luX2VjE/+=="
+
+
+def held(device: Device = GDS, *unlocks: KeptUnlock) -> HeldSession:
+    return HeldSession(device, MfaSession("ASIAMFA0000000000001", "s/e+c" * 8, TOKEN, T0 + timedelta(hours=8)),
                        timedelta(hours=8), unlocks)
 
 
@@ -46,7 +50,7 @@ def test_kept_sessions_read_back_equal_with_their_environments(store: SessionSto
     store.save(sessions)
     loaded = store.load()
     assert loaded == sessions
-    assert loaded[0].credentials.session_token == "IQoJb3JpZ2luX2VjE/+=="  # secrets survive exactly
+    assert loaded[0].credentials.session_token == TOKEN  # secrets survive exactly
     assert loaded[0].unlocks == (PRODUCTION, STAGING)
 
 
