@@ -171,8 +171,9 @@ def test_a_locked_environment_named_is_a_problem_and_unnamed_only_a_warning(worl
     assert failing(everything) == [
         "warn integration is locked; fix: govuk-imds unlock integration",
         "warn production is locked; fix: govuk-imds unlock production",
+        "warn production-readonly is locked; fix: govuk-imds unlock production-readonly",
         "warn staging is locked; fix: govuk-imds unlock staging",
-        "0 problems, 3 warnings",
+        "0 problems, 4 warnings",
     ]
     assert doctor(world, "--strict").returncode == 1
 

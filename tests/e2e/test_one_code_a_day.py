@@ -56,7 +56,7 @@ def test_one_code_unlocks_production_then_staging_and_a_second_role_of_productio
 
     first = world.unlock("production")
     assert first.returncode == 0, first.stderr + world.log()
-    assert "an MFA code is needed: no MFA session is held for gds" in first.stderr
+    assert "an MFA code is needed: no MFA session is held for gds" in first.stdout
     for name in ("staging", "production-readonly"):
         later = no_code(world, name)
         assert later.returncode == 0, later.stderr + world.log()
@@ -129,7 +129,7 @@ def test_fresh_code_makes_every_unlock_of_that_environment_spend_a_new_code(worl
 
     without = no_code(world, "production")
     assert without.returncode == 2
-    assert "production asks for a new code at every unlock (fresh_code in config.toml)" in without.stderr
+    assert "production asks for a new code at every unlock (fresh_code in config.toml)" in without.stdout
     assert world.sts.count("GetSessionToken") == before
 
     unlocked = world.unlock("production")
@@ -137,7 +137,7 @@ def test_fresh_code_makes_every_unlock_of_that_environment_spend_a_new_code(worl
     assert world.sts.count("GetSessionToken") == before + 1
     # Right after its own unlock, production still demands a new code...
     again = no_code(world, "production")
-    assert again.returncode == 2 and "asks for a new code at every unlock" in again.stderr
+    assert again.returncode == 2 and "asks for a new code at every unlock" in again.stdout
     # ...while the newest session is the held one, which other environments go on reusing with no code.
     assert no_code(world, "integration").returncode == 0
     assert world.sts.count("GetSessionToken") == before + 1
@@ -179,7 +179,7 @@ def test_stop_and_start_keeps_the_sessions_and_lock_all_leaves_no_session_item(w
     assert kept(world) == [["staging"]]  # staging still uses the MFA session
     assert world.cli("lock", "--all").returncode == 0
     assert kept(world) is None
-    assert "an MFA code is needed" in no_code(world, "staging").stderr
+    assert "an MFA code is needed" in no_code(world, "staging").stdout
 
 
 def test_locking_the_last_environment_forgets_the_mfa_session(world: World) -> None:
@@ -192,7 +192,7 @@ def test_locking_the_last_environment_forgets_the_mfa_session(world: World) -> N
     assert kept(world) is None
     refused = no_code(world, "production")
     assert refused.returncode == 2
-    assert "an MFA code is needed: no MFA session is held for gds" in refused.stderr
+    assert "an MFA code is needed: no MFA session is held for gds" in refused.stdout
 
 
 def test_a_restart_that_lost_a_session_says_why_in_status_and_in_the_423(world: World) -> None:
@@ -260,7 +260,7 @@ def test_the_longest_session_of_the_source_profile_or_duration_is_what_get_sessi
 
     longer = world.cli("unlock", "integration", "--duration", "10h", "--code", world.code())
     assert longer.returncode == 0, longer.stderr
-    assert "sooner than the 10 h 0 min asked with --duration" in longer.stderr
+    assert "sooner than the 10 h 0 min asked with --duration" in longer.stdout
     assert world.sts.durations("GetSessionToken")[-1] == 10 * HOUR
     assert near(ends_in(status_rows(world)["integration"]), 10)
 
@@ -316,3 +316,48 @@ def test_a_clock_off_from_awss_is_measured_told_once_and_served_on_the_local_clo
     assert world.sts.count("AssumeRole") == assume_roles + 1  # fresh credentials do not look due for renewal
     doctor = world.cli("doctor", "production")
     assert f"the daemon measured this machine's clock {'35 min 0 s' if minutes < 0 else '2 h 0 min'}" in doctor.stdout
+
+
+# -- what a working day costs ---------------------------------------------------------------------------------------
+
+
+def test_a_working_day_of_three_environments_and_two_roles_costs_one_code(world: World) -> None:
+    """09:00 the first unlock; through the day each of three environments in two roles, one at a time; a restart of
+    the daemon at lunch (an upgrade); every environment serves after it. One code, one GetSessionToken."""
+    readonly = "".join(
+        f"\n[profile govuk-{name}-readonly]\nrole_arn = arn:aws:iam::{ACCOUNTS[name]}:role/govuk-readonly\n"
+        f"mfa_serial = {world.mfa_serial}\nsource_profile = gds\nregion = eu-west-1\n"
+        for name in ("integration", "staging"))
+    world.aws_config_file.write_text(world.aws_config_file.read_text() + readonly)
+    day = ["integration", "integration-readonly", "staging", "staging-readonly", "production", "production-readonly"]
+    world.add_key()
+    world.start()
+    before = world.sts.count("GetSessionToken")
+    codes = 0
+
+    for name in day:
+        unlocked = no_code(world, name)
+        if "an MFA code is needed" in unlocked.stdout:
+            codes += 1
+            unlocked = world.unlock(name)
+        assert unlocked.returncode == 0, unlocked.stderr
+    pid = world.daemon_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: world.cli("status").returncode != 0, 10, "the daemon gone")
+    world.start()
+    for name in day:
+        answer = aws_whoami(world, name)
+        assert answer.returncode == 0, answer.stderr
+
+    assert (codes, world.sts.count("GetSessionToken") - before) == (1, 1)
+
+
+@pytest.mark.parametrize("duration", ["10m", "37h", "soon"])
+def test_a_duration_out_of_range_or_not_a_duration_is_refused_before_anything_else(world: World,
+                                                                                   duration: str) -> None:
+    refused = world.cli("unlock", "production", "--duration", duration)  # no daemon, no key: not even asked
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("govuk-imds: --duration")
+    assert ("must be between 15m and 36h" in refused.stderr) != (duration == "soon")
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -87,7 +87,7 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         key = open_keyring(settings.keyring_backend).get(device.source_profile)
         if key is None:
             raise NoKeyStored(device.source_profile)
-        print(f"an MFA code is needed: {answer['needs_code']}", file=sys.stderr)
+        print(f"an MFA code is needed: {answer['needs_code']}")
         code = given_code or read_mfa_code(None, device.mfa_serial)
         # As long as the longest session of any environment of this source profile, so that every later unlock of
         # any of them (and of any role) reuses it: one code a day.
