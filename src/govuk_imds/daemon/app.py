@@ -36,6 +36,7 @@ from ..core.held import Device
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
 from ..keystore.sessions import KeyringSessionStore
 from .activation import inherited_listener
+from .console import console_credentials
 from .control_server import start_control_server
 from .keeper import SessionKeeper
 from .service import Service, keep_cache_enabled
@@ -81,11 +82,11 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
         self._keeper = SessionKeeper(KeyringSessionStore(settings.keyring_backend))
+        self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
-            StsIssuer(Sts(settings)),
+            self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
-            on_lock=self._tokens.rotate,
             profile_prefix=settings.profile_prefix,
             keeper=self._keeper,
         )
@@ -193,11 +194,23 @@ class Daemon:
             return {**base, **await self._unlock(message)}
         if operation == "lock":
             if message.get("all"):
-                return {**base, "locked": await self._service.lock_all()}
-            names = [str(name) for name in message.get("environments", [])]
-            for name in names:
-                await self._service.lock(name)
-            return {**base, "locked": names}
+                names = self._service.names()
+                locked = await self._service.lock_all()
+            else:
+                names = [str(name) for name in message.get("environments", [])]
+                for name in names:
+                    await self._service.lock(name)
+                locked = names
+            if message.get("new_tokens"):
+                # Only on request: a lock alone keeps the token, so shells holding it work again after the next
+                # unlock, and a request racing the lock is told "locked" rather than "wrong token".
+                for name in names:
+                    self._tokens.rotate(name)
+            return {**base, "locked": locked}
+        if operation == "console":
+            name = str(message.get("environment", ""))
+            duration = self.settings.session_duration_for(name)
+            return {**base, **await console_credentials(self._service, self._issuer, SystemClock(), name, duration)}
         if operation == "reload":
             return {**base, "environments": self._load_environments(initial=False)}
         if operation == "stop":

@@ -97,6 +97,8 @@ class _Environment:
     last_served: datetime | None = None
     unlocked_at: datetime | None = None
     renewal: asyncio.Task[None] | None = None
+    #: When a client holding the right token was last answered "locked", and its User-Agent (None: it sent none).
+    refused_while_locked: tuple[datetime, str | None] | None = None
 
 
 def keep_cache_enabled(environ: MutableMapping[str, str]) -> None:
@@ -218,9 +220,6 @@ class Service:
         return why_a_code_is_needed(
             device, self._held.get(device), wanted, self._clock.now(), self._offset, explicit=explicit, fresh=fresh
         )
-
-    def held_session(self, spec: EnvironmentSpec) -> HeldSession | None:
-        return self._held.get(Device.of(spec))
 
     async def unlock_all(
         self,
@@ -416,6 +415,28 @@ class Service:
         """AWS's clock minus the local one, once an STS answer has said."""
         return self._offset if self._offset_known else None
 
+    async def held_session(self, name: str) -> tuple[EnvironmentSpec, MfaSession, datetime]:
+        """The environment's spec, its MFA session and when its session ends (on the local clock): for a one-off
+        AssumeRole outside the served path (a console sign-in). Raises ``UnknownEnvironment``, or
+        ``EnvironmentLocked`` (locking an ended one)."""
+        environment = self._environments.get(name)
+        if environment is None:
+            raise UnknownEnvironment(name, self.names(), self._prefix)
+        if has_ended(environment.session, self._clock.now(), self._offset):
+            await self._end(name, environment, end_reason(environment.session, self._offset))
+        session = environment.session
+        end = session_end(session, self._offset)
+        if session.state is State.LOCKED or session.mfa_session is None or end is None:
+            raise EnvironmentLocked(name, session.problem)
+        return environment.spec, session.mfa_session, end
+
+    def refused_while_locked(self, name: str, client: str | None) -> None:
+        """Remember that a client was answered "locked": most SDKs hide the answer's text from their user, so
+        `status` is where a person learns which tool asked, and when."""
+        environment = self._environments.get(name)
+        if environment is not None:
+            environment.refused_while_locked = (self._clock.now(), client)
+
     # -- background maintenance -----------------------------------------------------------------------------------
 
     async def tick(self) -> datetime | None:
@@ -496,6 +517,7 @@ class Service:
             "ending_soon": ending_soon(session, now, offset),
             "role_arn": environment.spec.role_arn,
             "source_profile": environment.spec.source_profile,
+            "refused_while_locked": _refusal(environment.refused_while_locked),
         }
 
     # -- renewal --------------------------------------------------------------------------------------------------
@@ -570,3 +592,10 @@ class Service:
 
 def _iso(moment: datetime | None) -> str | None:
     return rfc3339(moment) if moment is not None else None
+
+
+def _refusal(refusal: tuple[datetime, str | None] | None) -> dict[str, str | None] | None:
+    if refusal is None:
+        return None
+    moment, client = refusal
+    return {"at": rfc3339(moment), "client": client}

@@ -1,7 +1,8 @@
 """The credential endpoint: one aiohttp route, ``GET /v1/credentials/{environment}``, on 127.0.0.1 only.
 
-Every request is checked before anything else, against the raw bytes the client sent: exactly one ``Host`` equal to
-our bound address, an origin-form target, and none of the headers that only browsers and proxies send. Then the
+Every request is checked before anything else, against the raw bytes the client sent: exactly one ``Host`` naming
+our bound address (``host_names_us``), an origin-form target, and none of the headers that only browsers and proxies
+send. Then the
 environment's token is compared in constant time. Answers follow ``ecs_protocol``: 200 with the credentials, or a
 JSON ``{"code", "message"}`` error that tells a person what to type next. Refused requests are counted and logged
 as one summary line per minute, so a flood cannot fill the log.
@@ -41,6 +42,34 @@ BROWSER_HEADERS = frozenset(
     }
 )
 REFUSAL_LOG_INTERVAL = 60.0
+#: How much of a refused client's User-Agent `status` shows.
+USER_AGENT_KEPT = 120
+
+
+def host_names_us(values: list[bytes], our_host: bytes) -> tuple[int, str] | None:
+    """The DNS-rebinding defence: ``None`` when the request's Host headers name this endpoint, else the refusal.
+
+    Accepted: exactly one Host, either ``our_host`` (``127.0.0.1:<port>``) or a bare ``127.0.0.1``: the AWS Common
+    Runtime (awscrt, Mountpoint for S3, the CRT-based SDKs) sends the address without the port. A browser never
+    does for our port: it writes Host from the URL, with the port unless it is the scheme's default (80), and no
+    script may set Host; in a rebinding attack Host carries the attacker's name. So the bare address admits SDKs
+    and no web page (tests/e2e/test_security.py shows it with a real browser). ``localhost`` stays refused: we bind
+    and hand out 127.0.0.1 only.
+    """
+    if len(values) != 1:
+        return 400, "exactly one Host header is required"
+    host = values[0]
+    if host not in (our_host, b"127.0.0.1"):
+        return 403, "the Host header does not name this endpoint"
+    return None
+
+
+def client_name(user_agent: str | None) -> str | None:
+    """A refused client's User-Agent as `status` may print it: printable ASCII only, cut short."""
+    if not user_agent:
+        return None
+    printable = "".join(character if " " <= character <= "~" else "?" for character in user_agent)
+    return printable[:USER_AGENT_KEPT]
 
 
 class _Refusals:
@@ -72,7 +101,7 @@ def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.
 
 
 def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str) -> web.Application:
-    expected_host = f"127.0.0.1:{port}".encode()
+    our_host = f"127.0.0.1:{port}".encode()
     refusals = _Refusals()
 
     def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
@@ -93,20 +122,20 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
     async def answer(request: web.Request) -> web.StreamResponse:
         if not request.raw_path.startswith("/"):
             return refuse(400, "BadRequest", "absolute-form request targets are not accepted")
-        hosts = 0
+        hosts: list[bytes] = []
         authorizations: list[bytes] = []
         for header, value in request.raw_headers:
             lowered = header.lower()
             if lowered == b"host":
-                hosts += 1
-                if value != expected_host:
-                    return refuse(403, "Forbidden", "the Host header does not name this endpoint")
+                hosts.append(value)
             elif lowered == b"authorization":
                 authorizations.append(value)
             elif lowered in BROWSER_HEADERS:
                 return refuse(403, "Forbidden", "requests from browsers and proxies are refused")
-        if hosts != 1:
-            return refuse(400, "BadRequest", "exactly one Host header is required")
+        wrong_host = host_names_us(hosts, our_host)
+        if wrong_host is not None:
+            status, message = wrong_host
+            return refuse(status, "BadRequest" if status == 400 else "Forbidden", message)
         match = ROUTE.fullmatch(request.raw_path)
         if match is None:
             return refuse(404, "NotFound", "the only route is GET /v1/credentials/<environment>")
@@ -122,17 +151,29 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
                 f"{profile_prefix}{name}] in your AWS config, or see `govuk-imds status`",
             )
         if not authorizations:
+            # Clients read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN, or only one of
+            # the two (README, "Clients"): `env` sets both, so the fix is the same for every client.
             return refuse(
                 401,
                 "Unauthorized",
-                "no Authorization header; point AWS_CONTAINER_AUTHORIZATION_"
-                f"TOKEN_FILE at the token, see `govuk-imds env {name}`",
+                "no Authorization header: this client found neither AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE nor "
+                f'AWS_CONTAINER_AUTHORIZATION_TOKEN; run `eval "$(govuk-imds env {name})"` (it sets both) or '
+                f"`govuk-imds exec {name} -- ...`; `govuk-imds doctor {name}` checks this shell",
             )
         if len(authorizations) != 1 or not tokens.matches(name, authorizations[0]):
-            return refuse(403, "Forbidden", f'wrong token for {name!r}; run `eval "$(govuk-imds env {name})"` again')
+            # A token changes only when the daemon starts without its port held (or on `lock --new-tokens`); the file
+            # is rewritten then, so a refused token is usually an old copy in AWS_CONTAINER_AUTHORIZATION_TOKEN.
+            return refuse(
+                403,
+                "Forbidden",
+                f"wrong token for {name!r}: this client sent an old token (from AWS_CONTAINER_AUTHORIZATION_TOKEN or "
+                f'its _FILE); run `eval "$(govuk-imds env {name})"` again; `govuk-imds doctor {name}` checks this '
+                "shell",
+            )
         try:
             served = await service.serve(name)
         except EnvironmentLocked as exc:
+            service.refused_while_locked(name, client_name(request.headers.get("User-Agent")))
             return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc)))
         except UnknownEnvironment as exc:
             return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc)))
