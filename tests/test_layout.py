@@ -50,8 +50,10 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "__init__": frozenset(),
 }
 #: The daemon holds MFA sessions in the keyring, but a long-term key never enters it: of ``keystore`` it may import
-#: only these modules (none holds a way to read a long-term key).
+#: only the MFA session store, and reach through it (at any depth) only these modules, none of which holds a way to
+#: read a long-term key (``selection`` hands back a bare backend; ``store`` and ``backends`` are the key store).
 DAEMON_MAY_USE_OF_KEYSTORE = frozenset({"govuk_imds.keystore.sessions", "govuk_imds.keystore.timeouts"})
+DAEMON_MAY_REACH_OF_KEYSTORE = DAEMON_MAY_USE_OF_KEYSTORE | {"govuk_imds.keystore.selection", "govuk_imds.keystore"}
 #: Libraries the pure core never imports.
 IO_LIBRARIES = ("aiohttp", "aiocache", "boto3", "botocore", "keyring", "secretstorage", "jeepney", "s3transfer")
 #: What must not be on a light command's import path.
@@ -273,6 +275,29 @@ def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
 
 def test_no_module_imports_one_in_a_layer_above_it(package: Package) -> None:
     assert layer_violations(package) == []
+
+
+def reachable(package: Package, start: Iterable[str]) -> set[str]:
+    """Every module of ours that importing ``start`` can run, through any import at any depth."""
+    seen: set[str] = set()
+    pending = list(start)
+    while pending:
+        name = pending.pop()
+        if name in seen or not package.ours(name):
+            continue
+        seen.add(name)
+        pending += [item.target for item in package.of(name)]
+        parts = name.split(".")
+        pending += [".".join(parts[:end]) for end in range(1, len(parts))]
+    return seen
+
+
+def test_the_daemon_reaches_no_keystore_module_that_can_read_a_long_term_key(package: Package) -> None:
+    daemon = [name for name in package.modules if layer(name) == "daemon"]
+    reached = {name for name in reachable(package, daemon) if layer(name) == "keystore"}
+    assert "govuk_imds.keystore.sessions" in reached, "the daemon no longer keeps MFA sessions in the keyring?"
+    unexpected = sorted(reached - DAEMON_MAY_REACH_OF_KEYSTORE)
+    assert unexpected == [], f"the daemon reaches {unexpected}"
 
 
 def test_there_is_no_import_circle(package: Package) -> None:

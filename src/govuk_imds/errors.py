@@ -16,6 +16,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── MfaCodeRefused          wrong or already-used MFA code
     │   ├── LongTermKeyRejected     the stored key pair is not valid
     │   ├── SessionRejected         the MFA session can no longer assume the role (fatal: lock)
+    │   │   └── MfaSessionEnded     STS no longer accepts the MFA session itself (expired or invalid)
     │   ├── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
     │   ├── IamError                IAM said no (key import and rotation)
     │   │   ├── IamUnavailable      IAM unreachable or 5xx; ``maybe_done`` says whether it may have acted
@@ -100,6 +101,10 @@ class LongTermKeyRejected(StsError):
 
 class SessionRejected(StsError):
     """The MFA session can no longer be used (AccessDenied, ExpiredToken, ...): lock, do not retry."""
+
+
+class MfaSessionEnded(SessionRejected):
+    """STS refuses the MFA session itself (ExpiredToken, InvalidClientTokenId): no environment can use it again."""
 
 
 class StsUnavailable(StsError):

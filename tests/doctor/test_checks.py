@@ -24,6 +24,7 @@ from govuk_imds.doctor.checks import (
     check_clock,
     check_credentials_file,
     check_daemon,
+    check_daemon_clock,
     check_default_profile,
     check_endpoint,
     check_profiles,
@@ -714,3 +715,17 @@ def test_diagnose_without_a_daemon_reports_it_and_never_raises(settings: Setting
     assert by_check["clock"].status is Status.WARNING  # the configured STS is a closed local port
     assert "session" not in by_check  # nothing to ask about sessions without a daemon
     assert exit_status(findings) == 1
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(-35 * 60, "35 min 0 s ahead of AWS"), (7200, "2 h 0 min behind AWS")])
+def test_a_clock_offset_the_daemon_measured_is_a_warning(seconds: float, words: str) -> None:
+    [finding] = check_daemon_clock({"clock_offset_seconds": seconds}, platform="linux")
+    assert finding.status is Status.WARNING
+    assert finding.message.startswith(f"the daemon measured this machine's clock {words} from STS's answers")
+    assert finding.fix == "sudo timedatectl set-ntp true"
+
+
+def test_a_small_or_unknown_offset_the_daemon_measured_is_fine_or_not_mentioned() -> None:
+    assert statuses(check_daemon_clock({"clock_offset_seconds": 0.4})) == [Status.OK]
+    assert check_daemon_clock({"clock_offset_seconds": None}) == []
+    assert check_daemon_clock({}) == []

@@ -51,6 +51,8 @@ class Settings:
     rotation_margin: timedelta = DEFAULT_ROTATION_MARGIN
     session_duration: timedelta = DEFAULT_SESSION_DURATION
     session_duration_overrides: Mapping[str, timedelta] = field(default_factory=dict)
+    #: Environments that spend a new MFA code at every unlock (``fresh_code = true``).
+    fresh_code_environments: frozenset[str] = frozenset()
     profile_prefix: str = DEFAULT_PREFIX
     sts_endpoint_url: str | None = None
     sts_region: str | None = None
@@ -62,11 +64,15 @@ class Settings:
     def session_duration_for(self, environment: str) -> timedelta:
         return self.session_duration_overrides.get(environment, self.session_duration)
 
+    def fresh_code_for(self, environment: str) -> bool:
+        return environment in self.fresh_code_environments
+
     @property
     def endpoint_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1/credentials/"
 
 
+_ENVIRONMENT_KEYS = {"session_duration", "fresh_code"}
 _TOP_KEYS = {
     "port",
     "rotation_margin",
@@ -107,6 +113,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
 
     session_duration = _session_duration(document, path, "session_duration", DEFAULT_SESSION_DURATION)
     overrides: dict[str, timedelta] = {}
+    fresh_code: set[str] = set()
     environments = document.get("environments", {})
     if not isinstance(environments, dict):
         raise ConfigError(f"{path}: [environments] must be a table of [environments.<name>] tables")
@@ -114,15 +121,22 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     for name, table in environments.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [environments.{name}] must be a table")
-        extra = sorted(set(table) - {"session_duration"})
+        extra = sorted(set(table) - _ENVIRONMENT_KEYS)
         if extra:
-            raise ConfigError(f"{path}: unknown setting environments.{name}.{extra[0]}; only session_duration")
+            raise ConfigError(
+                f"{path}: unknown setting environments.{name}.{extra[0]}; known: {', '.join(sorted(_ENVIRONMENT_KEYS))}"
+            )
+        # [environments.govuk-production] and [environments.production] name the same environment.
+        canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
         if "session_duration" in table:
-            # [environments.govuk-production] and [environments.production] name the same environment.
-            canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
             overrides[canonical] = _session_duration(
                 table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
             )
+        if "fresh_code" in table:
+            if not isinstance(table["fresh_code"], bool):
+                raise ConfigError(f"{path}: environments.{name}.fresh_code must be true or false")
+            if table["fresh_code"]:
+                fresh_code.add(canonical)
 
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
@@ -142,6 +156,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         rotation_margin=margin,
         session_duration=session_duration,
         session_duration_overrides=overrides,
+        fresh_code_environments=frozenset(fresh_code),
         profile_prefix=prefix,
         sts_endpoint_url=_optional_str(sts, "endpoint_url", path, "sts"),
         sts_region=_optional_str(sts, "region", path, "sts"),
@@ -205,10 +220,14 @@ def _session_duration(
 ) -> timedelta:
     if key not in table:
         return default
-    duration = parse_duration(table[key], f"{path}: {where}")
+    return checked_session_duration(parse_duration(table[key], f"{path}: {where}"), f"{path}: {where}")
+
+
+def checked_session_duration(duration: timedelta, where: str) -> timedelta:
+    """An MFA session's length as GetSessionToken accepts it, or ``ConfigError`` naming ``where``."""
     low, high = SESSION_DURATION_RANGE
     if not low <= duration <= high:
-        raise ConfigError(f"{path}: {where} must be between 15m and 36h")
+        raise ConfigError(f"{where} must be between 15m and 36h")
     return duration
 
 

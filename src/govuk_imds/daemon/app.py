@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -29,13 +29,16 @@ from ..aws.sts import Sts, StsIssuer
 from ..config.aws_config import load_environments
 from ..config.files import atomic_write, ensure_private_dir
 from ..config.settings import Settings
-from ..core.clock import SystemClock, parse_rfc3339, rfc3339
+from ..core.clock import SystemClock, rfc3339
 from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
+from ..core.held import Device
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
+from ..keystore.sessions import KeyringSessionStore
 from .activation import inherited_listener
 from .console import console_credentials
 from .control_server import start_control_server
+from .keeper import SessionKeeper
 from .service import Service, keep_cache_enabled
 from .state_files import StateFiles
 from .tokens import TokenStore
@@ -80,6 +83,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
         self._states = StateFiles(settings.runtime)
+        self._keeper = SessionKeeper(KeyringSessionStore(settings.keyring_backend))
         self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
             self._issuer,
@@ -87,6 +91,7 @@ class Daemon:
             rotation_margin=settings.rotation_margin,
             on_change=self._states.changed,
             profile_prefix=settings.profile_prefix,
+            keeper=self._keeper,
         )
         self._started = datetime.now(UTC)
 
@@ -100,6 +105,7 @@ class Daemon:
         if listener is None:
             listener = bind_loopback(self.settings.port)
         self._load_environments(initial=True)
+        await self._restore_sessions()
         runner = web.AppRunner(
             create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix),
             access_log=None,
@@ -145,6 +151,17 @@ class Daemon:
             paths.control_socket.unlink(missing_ok=True)
             paths.state_file.unlink(missing_ok=True)
 
+    async def _restore_sessions(self) -> None:
+        """Unlock again, with no code, what was unlocked before a restart (before the first request is served)."""
+        kept = await self._keeper.load()
+        if kept is None:
+            self._service.mark_all_locked(
+                f"the daemon started and could not read the keyring ({self._keeper.problem}), so no MFA session "
+                "came back"
+            )
+            return
+        self._service.restore(kept)
+
     def _load_environments(self, *, initial: bool) -> list[str]:
         environments = load_environments(self.settings)
         for name, problem in environments.problems.items():
@@ -169,9 +186,17 @@ class Daemon:
         if operation == "ping":
             return base
         if operation == "status":
-            return {**base, "started": rfc3339(self._started), "environments": self._service.status()}
+            offset = self._service.clock_offset
+            return {
+                **base,
+                "started": rfc3339(self._started),
+                "environments": self._service.status(),
+                "held_sessions": self._service.held_status(),
+                "clock_offset_seconds": None if offset is None else offset.total_seconds(),
+                "sessions_not_kept": self._keeper.problem,
+            }
         if operation == "unlock":
-            return {**base, "results": await self._unlock(message)}
+            return {**base, **await self._unlock(message)}
         if operation == "lock":
             if message.get("all"):
                 names = self._service.names()
@@ -198,21 +223,37 @@ class Daemon:
             return base
         raise InvalidInput(f"unknown control operation {operation!r}")
 
-    async def _unlock(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        mfa_session = MfaSession.from_wire(message.get("session"))
-        specs = [EnvironmentSpec.from_wire(item) for item in message.get("environments", [])]
-        ends: dict[str, Any] = message.get("ends_at", {})
+    async def _unlock(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Unlock with the MFA session sent, or, when none is sent, with the one held for the environments' source
+        profile if it serves; otherwise answer ``needs_code`` with the reason in words and change nothing."""
+        specs = [EnvironmentSpec.from_wire(item) for item in message.get("environments") or []]
+        if not specs:
+            raise InvalidInput("malformed unlock request: no environments")
+        if len({Device.of(spec) for spec in specs}) != 1:
+            raise InvalidInput(
+                "these environments use different source profiles or MFA devices; unlock them separately"
+            )
+        durations = {spec.name: _seconds(message.get("durations", {}).get(spec.name)) for spec in specs}
         for spec in specs:
             self._tokens.ensure(spec.name)
+        if message.get("session") is not None:
+            session = MfaSession.from_wire(message["session"])
+            granted = _seconds(message.get("granted_seconds"))
+            return {"results": await self._service.unlock_all(specs, durations, session, granted=granted)}
+        explicit = message.get("explicit_seconds")
+        fresh = [str(name) for name in message.get("fresh") or []]
+        reason = self._service.code_needed_for(
+            specs, durations, explicit=None if explicit is None else _seconds(explicit), fresh=fresh
+        )
+        if reason is not None:
+            return {"needs_code": reason}
+        return {"results": await self._service.unlock_all(specs, durations), "held": True}
 
-        async def unlock_one(spec: EnvironmentSpec) -> dict[str, Any]:
-            try:
-                ends_at = min(parse_rfc3339(str(ends[spec.name])), mfa_session.expiration)
-            except (KeyError, ValueError) as exc:
-                raise InvalidInput("malformed unlock request") from exc
-            return await self._service.unlock(spec, mfa_session, ends_at)
 
-        return list(await asyncio.gather(*(unlock_one(spec) for spec in specs)))
+def _seconds(value: object) -> timedelta:
+    if type(value) is not int or value <= 0:
+        raise InvalidInput("malformed unlock request: a duration is not a positive number of seconds")
+    return timedelta(seconds=value)
 
 
 def _refuse_second_daemon(settings: Settings) -> None:

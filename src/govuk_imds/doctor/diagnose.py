@@ -15,6 +15,7 @@ from .checks import (
     check_clock,
     check_credentials_file,
     check_daemon,
+    check_daemon_clock,
     check_default_profile,
     check_endpoint,
     check_profiles,
@@ -75,6 +76,7 @@ def diagnose(
     findings += token_findings
     if probe.running:
         findings += check_sessions(rows, names, named=focus is not None)
+        findings += check_daemon_clock(probe.status or {})
         broken_tokens = {finding.subject for finding in token_findings if finding.status is not Status.OK}
         for name in unlocked:
             if name not in broken_tokens:

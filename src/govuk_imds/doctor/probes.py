@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from .. import control
 from ..config.files import read_private
 from ..config.paths import RuntimePaths
 from ..core.clock import Clock
+from ..core.skew import server_time
 from ..endpoint_client import EndpointAnswer, fetch
 from ..errors import DaemonNotRunning, GovukImdsError
 
@@ -101,7 +102,6 @@ class ClockReading:
 def read_sts_date(url: str, clock: Clock, *, timeout: float = STS_TIMEOUT_SECONDS) -> ClockReading:
     """One GET on the STS endpoint: any answer (even an error) carries the server's ``Date``."""
     import http.client
-    from email.utils import parsedate_to_datetime
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -124,10 +124,7 @@ def read_sts_date(url: str, clock: Clock, *, timeout: float = STS_TIMEOUT_SECOND
     local = before + (after - before) / 2
     if not header:
         return ClockReading(url, local, None, "the answer had no Date header")
-    try:
-        remote = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+    remote = server_time(header)
+    if remote is None:
         return ClockReading(url, local, None, f"the Date header {header!r} is not a date")
-    if remote.tzinfo is None:
-        remote = remote.replace(tzinfo=UTC)
     return ClockReading(url, local, remote)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ..core.credentials import LongTermKey
 from ..errors import InvalidInput, KeyringUnavailable
+from .selection import dotted_name
 from .timeouts import with_timeout
 
 SERVICE_NAME = "govuk-imds"
@@ -140,7 +141,3 @@ class KeyringStore:
             return [name for name in found if isinstance(name, str)]
 
         return with_timeout(search)
-
-
-def dotted_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
