@@ -37,6 +37,8 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── UnknownEnvironmentToken     credential-process for an environment with no token file
     ├── CredentialProcessRefused    credential-process got an error answer from the daemon
     ├── BrowserUnavailable          no browser to open the console in, or it never fetched the sign-in page
+    ├── CodeSourceFailed            no usable MFA code from mfa_process, stdin or a prompt (names the source, the fix)
+    │   └── PromptCancelled         the person cancelled the prompt (or let it time out)
     └── CommandNotFound             `exec` could not run the command (exit 127)
 """
 
@@ -218,6 +220,18 @@ class CredentialProcessRefused(GovukImdsError):
 
 class BrowserUnavailable(GovukImdsError):
     exit_code = 10
+
+
+class CodeSourceFailed(GovukImdsError):
+    """A source of MFA codes gave none that can be used: ``mfa_process`` failed, hung or printed something that is
+    not six digits, stdin held no code, or there is nowhere left to ask. The message names the source and the fix,
+    and never holds a code."""
+
+    exit_code = 12
+
+
+class PromptCancelled(CodeSourceFailed):
+    """The person cancelled the prompt for a code (a GUI dialog), or did not answer it in time."""
 
 
 class CommandNotFound(GovukImdsError):

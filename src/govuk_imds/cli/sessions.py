@@ -13,11 +13,12 @@ import json
 import os
 import select
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from .. import control
+from ..codes.sources import Source, checked_code, read_code
 from ..config.aws_config import Environments, load_environments
 from ..config.settings import Settings, checked_session_duration, parse_duration
 from ..core.clock import parse_rfc3339
@@ -28,15 +29,14 @@ from ..core.shapes import role_arn_parts
 from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
-from ._common import AddCommand, checked_mfa_code, read_mfa_code
+from ._common import AddCommand
+from .codes import add_code_options, code_sources
 
 
 def add_commands(command: AddCommand) -> None:
     unlock = command("unlock", cmd_unlock, "unlock environments, with the held MFA session or one new MFA code")
     unlock.add_argument("environments", nargs="+", metavar="ENVIRONMENT")
-    unlock.add_argument(
-        "--code", help="the six-digit MFA code, if one is needed (otherwise prompted, or read from stdin)"
-    )
+    add_code_options(unlock, prompt=True)
     unlock.add_argument(
         "--duration",
         help="how long this unlock lasts (15m-36h, e.g. 3h or 1h30m) instead of each environment's session_duration; "
@@ -56,7 +56,7 @@ def add_commands(command: AddCommand) -> None:
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
     # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
-    given_code = checked_mfa_code(arguments.code) if arguments.code is not None else None
+    given_code = checked_code(arguments.code) if arguments.code is not None else None
     explicit = _duration_flag(arguments.duration)
     environments = load_environments(settings)
     specs: list[EnvironmentSpec] = []
@@ -64,6 +64,29 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         spec = environments.resolve(name)
         if spec not in specs:
             specs.append(spec)
+    sources = code_sources(
+        settings, specs, given=given_code, mfa_process=not arguments.no_mfa_process, prompt=arguments.prompt,
+        stdin=sys.stdin,
+    )
+    return unlock(
+        settings, environments, specs, sources, explicit=explicit, out=sys.stdout,
+        on_held=lambda: _note_unused_code(arguments.code),
+    )
+
+
+def unlock(
+    settings: Settings,
+    environments: Environments,
+    specs: list[EnvironmentSpec],
+    sources: Sequence[Source],
+    *,
+    explicit: timedelta | None = None,
+    out: TextIO,
+    on_held: Callable[[], None] = lambda: None,
+) -> int:
+    """Unlock ``specs`` (one MFA device) with the held MFA session if it serves, else with a code from ``sources``;
+    progress goes to ``out`` (stderr when stdout is someone else's: ``env``'s is eval'ed). Returns the exit status.
+    Shared by ``unlock`` and unlocking on demand (``exec``, ``env``, ``shell``, ``console``)."""
     devices = {Device.of(spec) for spec in specs}
     if len(devices) > 1:
         raise InvalidInput("these environments use different source profiles or MFA devices; unlock them separately")
@@ -82,16 +105,17 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         # One unlock at a time: one that waited here finds the MFA session the other one just made, and uses it.
         answer = control.request(socket_path, request)
         if "needs_code" not in answer:
-            print(f"no MFA code needed: using the MFA session held for {device}")
-            _note_unused_code(arguments.code)
-            return _report(answer["results"], durations)
+            print(f"no MFA code needed: using the MFA session held for {device}", file=out)
+            on_held()
+            return _report(answer["results"], durations, out)
         from ..keystore.backends import open_keyring
 
         key = open_keyring(settings.keyring_backend).get(device.source_profile)
         if key is None:
             raise NoKeyStored(device.source_profile)
-        print(f"an MFA code is needed: {answer['needs_code']}")
-        code = given_code or read_mfa_code(None, device.mfa_serial)
+        print(f"an MFA code is needed: {answer['needs_code']}", file=out)
+        out.flush()
+        code = read_code(sources, _no_code_fix(specs))
         # As long as the longest session of any environment of this source profile, so that every later unlock of
         # any of them (and of any role) reuses it: one code a day.
         granted = max([explicit or timedelta(0), *_session_durations(settings, environments, device)])
@@ -99,7 +123,13 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         answer = control.request(
             socket_path, {**request, "session": session.to_wire(), "granted_seconds": int(granted.total_seconds())}
         )
-        return _report(answer["results"], durations)
+        return _report(answer["results"], durations, out)
+
+
+def _no_code_fix(specs: list[EnvironmentSpec]) -> str:
+    names = " ".join(spec.name for spec in specs)
+    return (f"run `govuk-imds unlock {names}` in a terminal, pass --code, pipe the code in, or set mfa_process "
+            "(README: \"MFA codes\")")
 
 
 def _duration_flag(text: str | None) -> timedelta | None:
@@ -148,7 +178,7 @@ def _note_unused_code(flag: str | None) -> None:
         print("the code on stdin was not needed and was not used")
 
 
-def _report(results: list[dict[str, Any]], durations: dict[str, timedelta]) -> int:
+def _report(results: list[dict[str, Any]], durations: dict[str, timedelta], out: TextIO) -> int:
     """What each unlock came to, truthfully: when it ends and why then; credentials renewed until then."""
     failed = False
     for result in results:
@@ -157,11 +187,13 @@ def _report(results: list[dict[str, Any]], durations: dict[str, timedelta]) -> i
         if result["state"] in ("active", "degraded"):
             why = _why_it_ends_then(result, durations[name])
             if result["state"] == "active":
-                print(f"{name}: unlocked until {local_time(ends)}{why}; role credentials are renewed until then")
+                print(f"{name}: unlocked until {local_time(ends)}{why}; role credentials are renewed until then",
+                      file=out)
             else:
                 print(
                     f"{name}: unlocked until {local_time(ends)}{why}, but the role could not be assumed yet "
-                    f"({result['problem']}); the daemon keeps trying, see `govuk-imds status`"
+                    f"({result['problem']}); the daemon keeps trying, see `govuk-imds status`",
+                    file=out,
                 )
         else:
             failed = True

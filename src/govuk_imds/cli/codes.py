@@ -1,0 +1,130 @@
+"""The MFA code sources as the commands offer them (``codes/`` has the sources themselves): the options, and the
+order for each way of asking.
+
+- ``unlock`` and ``rotate-key``: ``--code``, stdin when it is not a terminal, ``mfa_process``, the terminal.
+- ``unlock --prompt gui`` (a launcher, or the daemon's ``prompt = "gui"``): ``--code``, ``mfa_process``, a GUI
+  dialog; stdin is not read.
+- unlocking on demand (``exec``, ``env``, ``shell``, ``console``): ``mfa_process``, the terminal (``/dev/tty``);
+  stdin and stdout belong to the command being run.
+
+While ``mfa_process`` waits for a touch, the person is told: on stderr, and with a GUI prompt also on the desktop.
+Not a command group: the groups that ask for codes import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from ..codes.configured import configured_command
+from ..codes.sources import Command, Dialog, Given, Piped, Source, Terminal, terminal_available
+from ..config.settings import Settings
+from ..core.environment import EnvironmentSpec
+
+#: GOV.UK's YubiKey guidance stores the MFA secret as the OATH account ``gds-users``; ``--single`` prints the code
+#: alone. Another account name: ``ykman oath accounts list`` shows them.
+YUBIKEY_COMMAND = "ykman oath accounts code --single gds-users"
+
+
+def add_code_options(parser: argparse.ArgumentParser, *, prompt: bool) -> None:
+    parser.add_argument(
+        "--code", help="the six-digit MFA code, if one is needed (otherwise from stdin, mfa_process or a prompt)"
+    )
+    parser.add_argument(
+        "--no-mfa-process", action="store_true", help="do not run the configured mfa_process; ask for the code instead"
+    )
+    if prompt:
+        parser.add_argument(
+            "--prompt",
+            choices=["terminal", "gui"],
+            default="terminal",
+            help="where to ask for a code when one must be typed: the terminal, or a GUI dialog (zenity or kdialog; "
+            "osascript on macOS) for launchers and keyboard shortcuts",
+        )
+
+
+def code_sources(
+    settings: Settings,
+    specs: Sequence[EnvironmentSpec],
+    *,
+    given: str | None,
+    mfa_process: bool,
+    prompt: str,
+    stdin: TextIO,
+) -> list[Source]:
+    """``unlock``'s sources for ``specs`` (one MFA device)."""
+    names = " ".join(spec.name for spec in specs)
+    subject = ", ".join(spec.name for spec in specs)
+    sources: list[Source] = [Given(given)] if given is not None else []
+    if prompt == "terminal" and not stdin.isatty():
+        sources.append(Piped(stdin, f"{YUBIKEY_COMMAND} | govuk-imds unlock {names}"))
+    if mfa_process:
+        command = _command(settings, specs, subject, f"govuk-imds unlock {names} --no-mfa-process", gui=prompt == "gui")
+        sources += command
+    if prompt == "gui":
+        sources.append(Dialog(subject, settings.code_timeout.total_seconds(), os.environ, f"govuk-imds unlock {names}"))
+    else:
+        sources.append(Terminal(specs[0].mfa_serial))
+    return sources
+
+
+def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source] | None:
+    """The sources for unlocking ``spec`` on demand, or ``None`` when there is no way to get a code here (no
+    mfa_process, no terminal): the command then goes on as before, locked, and says so."""
+    command = _command(settings, [spec], spec.name, f"govuk-imds unlock {spec.name} --no-mfa-process", gui=False)
+    if not command and not terminal_available():
+        return None
+    return [*command, Terminal(spec.mfa_serial)]
+
+
+def rotation_sources(
+    settings: Settings, source_profile: str, serial: str, *, given: str | None, mfa_process: bool, stdin: TextIO
+) -> list[Source]:
+    sources: list[Source] = [Given(given)] if given is not None else []
+    if not stdin.isatty():
+        sources.append(Piped(stdin, f"{YUBIKEY_COMMAND} | govuk-imds rotate-key {source_profile}"))
+    if mfa_process:
+        configured = configured_command(settings, [source_profile])
+        if configured is not None:
+            sources.append(Command(configured, settings.code_timeout.total_seconds(),
+                                   _touch_notice(f"to rotate {source_profile}'s key", gui=False),
+                                   f"govuk-imds rotate-key {source_profile} --no-mfa-process"))
+    sources.append(Terminal(serial))
+    return sources
+
+
+def _command(
+    settings: Settings, specs: Sequence[EnvironmentSpec], subject: str, instead: str, *, gui: bool
+) -> list[Source]:
+    # mfa_process may be in the environment's own profile or in its source profile, as aws-vault reads it.
+    configured = configured_command(settings, [specs[0].profile, specs[0].source_profile])
+    if configured is None:
+        return []
+    timeout = settings.code_timeout.total_seconds()
+    return [Command(configured, timeout, _touch_notice(f"to unlock {subject}", gui=gui), instead)]
+
+
+def _touch_notice(purpose: str, *, gui: bool) -> Callable[[], None]:
+    def tell() -> None:
+        print(f"touch your YubiKey {purpose} (mfa_process is waiting for it)", file=sys.stderr, flush=True)
+        if gui:
+            from ..desktop.notify import Notification, show_blocking
+
+            show_blocking(Notification("govuk-imds: touch your YubiKey", f"Touch it {purpose}."), os.environ)
+
+    return tell
+
+
+def yubikey_hint(settings: Settings, source_profile: str) -> list[str]:
+    """For ``init``'s next steps: how to never type a code, unless an mfa_process is set already."""
+    if configured_command(settings, [source_profile]) is not None:
+        return []
+    return [
+        f"With a YubiKey you never type a code: add this line under [profile {source_profile}] in "
+        f"{settings.aws_config_file}",
+        f"  mfa_process = {YUBIKEY_COMMAND}",
+        "(gds-users is the OATH account GOV.UK's guidance uses; `ykman oath accounts list` shows yours)",
+    ]
