@@ -8,6 +8,8 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── ConfigError                 a config file or profile is wrong (names file, profile and key)
     │   └── UnknownEnvironment      no such environment in the AWS config
     ├── InvalidInput                something typed or piped in has the wrong shape (MFA code, key pair)
+    │   └── CodeSourceFailed        no usable MFA code from mfa_process, stdin or a prompt (names the source, the fix)
+    │       └── PromptCancelled     the person cancelled the prompt (or let it time out)
     ├── KeyStoreError               the OS keyring
     │   ├── KeyringUnavailable      no usable secure backend, locked, or not answering
     │   │   └── KeyringTimeout      a keyring call did not return in time (it may still be running)
@@ -37,8 +39,6 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── UnknownEnvironmentToken     credential-process for an environment with no token file
     ├── CredentialProcessRefused    credential-process got an error answer from the daemon
     ├── BrowserUnavailable          no browser to open the console in, or it never fetched the sign-in page
-    ├── CodeSourceFailed            no usable MFA code from mfa_process, stdin or a prompt (names the source, the fix)
-    │   └── PromptCancelled         the person cancelled the prompt (or let it time out)
     └── CommandNotFound             `exec` could not run the command (exit 127)
 """
 
@@ -222,12 +222,10 @@ class BrowserUnavailable(GovukImdsError):
     exit_code = 10
 
 
-class CodeSourceFailed(GovukImdsError):
+class CodeSourceFailed(InvalidInput):
     """A source of MFA codes gave none that can be used: ``mfa_process`` failed, hung or printed something that is
     not six digits, stdin held no code, or there is nowhere left to ask. The message names the source and the fix,
     and never holds a code."""
-
-    exit_code = 12
 
 
 class PromptCancelled(CodeSourceFailed):

@@ -147,7 +147,7 @@ def test_a_broken_mfa_process_is_one_line_naming_it_and_the_fix(world: World, au
 
     refused = world.cli("unlock", "production", input="")
 
-    assert refused.returncode == 12
+    assert refused.returncode == 2
     assert one_line(refused) == (
         f"govuk-imds: mfa_process (ykman, set in {world.aws_config_file} [profile gds]) {said}, or type the code "
         "instead: `govuk-imds unlock production --no-mfa-process`"

@@ -8,7 +8,8 @@ order for each way of asking.
   stdin and stdout belong to the command being run.
 
 While ``mfa_process`` waits for a touch, the person is told: on stderr, and with a GUI prompt also on the desktop.
-Not a command group: the groups that ask for codes import it.
+Not a command group: the groups that ask for codes import it. The sources are imported when codes are asked
+for, so that the light commands that import this module (through ``sessions``) do not pay for them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..codes.configured import configured_command
-from ..codes.sources import Command, Dialog, Given, Piped, Source, Terminal, terminal_available
 from ..config.settings import Settings
 from ..core.environment import EnvironmentSpec
+
+if TYPE_CHECKING:
+    from ..codes.sources import Source
 
 #: GOV.UK's YubiKey guidance stores the MFA secret as the OATH account ``gds-users``; ``--single`` prints the code
 #: alone. Another account name: ``ykman oath accounts list`` shows them.
@@ -56,6 +58,8 @@ def code_sources(
     stdin: TextIO,
 ) -> list[Source]:
     """``unlock``'s sources for ``specs`` (one MFA device)."""
+    from ..codes.sources import Dialog, Given, Piped, Terminal
+
     names = " ".join(spec.name for spec in specs)
     subject = ", ".join(spec.name for spec in specs)
     sources: list[Source] = [Given(given)] if given is not None else []
@@ -74,6 +78,8 @@ def code_sources(
 def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source] | None:
     """The sources for unlocking ``spec`` on demand, or ``None`` when there is no way to get a code here (no
     mfa_process, no terminal): the command then goes on as before, locked, and says so."""
+    from ..codes.sources import Terminal, terminal_available
+
     command = _command(settings, [spec], spec.name, f"govuk-imds unlock {spec.name} --no-mfa-process", gui=False)
     if not command and not terminal_available():
         return None
@@ -83,6 +89,9 @@ def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source]
 def rotation_sources(
     settings: Settings, source_profile: str, serial: str, *, given: str | None, mfa_process: bool, stdin: TextIO
 ) -> list[Source]:
+    from ..codes.configured import configured_command
+    from ..codes.sources import Command, Given, Piped, Terminal
+
     sources: list[Source] = [Given(given)] if given is not None else []
     if not stdin.isatty():
         sources.append(Piped(stdin, f"{YUBIKEY_COMMAND} | govuk-imds rotate-key {source_profile}"))
@@ -99,6 +108,9 @@ def rotation_sources(
 def _command(
     settings: Settings, specs: Sequence[EnvironmentSpec], subject: str, instead: str, *, gui: bool
 ) -> list[Source]:
+    from ..codes.configured import configured_command
+    from ..codes.sources import Command
+
     # mfa_process may be in the environment's own profile or in its source profile, as aws-vault reads it.
     configured = configured_command(settings, [specs[0].profile, specs[0].source_profile])
     if configured is None:
@@ -120,6 +132,8 @@ def _touch_notice(purpose: str, *, gui: bool) -> Callable[[], None]:
 
 def yubikey_hint(settings: Settings, source_profile: str) -> list[str]:
     """For ``init``'s next steps: how to never type a code, unless an mfa_process is set already."""
+    from ..codes.configured import configured_command
+
     if configured_command(settings, [source_profile]) is not None:
         return []
     return [

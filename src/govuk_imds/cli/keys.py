@@ -15,7 +15,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..codes.sources import read_code
 from ..config.settings import Settings
 from ..core.credentials import LongTermKey
 from ..errors import InvalidInput
@@ -97,6 +96,7 @@ def cmd_import(arguments: argparse.Namespace, settings: Settings) -> int:
 def cmd_rotate_key(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..aws.clients import isolate_from_environment
     from ..aws.iam import Iam
+    from ..codes.sources import read_code
     from ..config.aws_config import source_profile_mfa_serial
     from ..keys.rotation import rotate_key
     from ..keystore.backends import open_keyring

@@ -15,10 +15,9 @@ import select
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import control
-from ..codes.sources import Source, checked_code, read_code
 from ..config.aws_config import Environments, load_environments
 from ..config.settings import Settings, checked_session_duration, parse_duration
 from ..core.clock import parse_rfc3339
@@ -30,7 +29,10 @@ from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
 from ._common import AddCommand
-from .codes import add_code_options, code_sources
+from .codes import add_code_options
+
+if TYPE_CHECKING:
+    from ..codes.sources import Source
 
 
 def add_commands(command: AddCommand) -> None:
@@ -55,6 +57,9 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
+    from ..codes.sources import checked_code
+    from .codes import code_sources
+
     # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
     given_code = checked_code(arguments.code) if arguments.code is not None else None
     explicit = _duration_flag(arguments.duration)
@@ -115,6 +120,8 @@ def unlock(
             raise NoKeyStored(device.source_profile)
         print(f"an MFA code is needed: {answer['needs_code']}", file=out)
         out.flush()
+        from ..codes.sources import read_code
+
         code = read_code(sources, _no_code_fix(specs))
         # As long as the longest session of any environment of this source profile, so that every later unlock of
         # any of them (and of any role) reuses it: one code a day.
