@@ -250,3 +250,20 @@ def test_the_unlock_the_daemon_starts_runs_as_a_separate_process(world: World, a
     assert parent != world.daemon_pid()
     grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[-1].split()[1])
     assert grandparent == world.daemon_pid()
+
+
+def test_an_unlock_typed_while_the_daemons_prompt_is_open_waits_and_says_why(world: World,
+                                                                               authenticator: Authenticator) -> None:
+    environment = gui(world, timeout="3s")
+    authenticator.set("zenity", "hang")
+    world.add_key()
+    start_with(world, environment)
+    assert ask(world, "production") == 423
+    wait_for(lambda: authenticator.calls("zenity"), 30, "the dialog")
+
+    typed = world.cli("unlock", "staging", "--code", world.code())
+
+    assert typed.returncode == 0, typed.stderr
+    assert typed.stdout.startswith("waiting for another unlock to finish (it may be asking for a code in another "
+                                   "terminal or on your screen)\n")
+    assert status_rows(world)["staging"]["state"] == "active"

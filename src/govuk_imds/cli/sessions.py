@@ -106,7 +106,7 @@ def unlock(
     }
     socket_path = settings.runtime.control_socket
     control.request(socket_path, {"op": "ping"}, timeout=5)  # before anything is asked of the person
-    with _unlock_lock(settings):
+    with _unlock_lock(settings, out):
         # One unlock at a time: one that waited here finds the MFA session the other one just made, and uses it.
         answer = control.request(socket_path, request)
         if "needs_code" not in answer:
@@ -229,14 +229,20 @@ def _flag(duration: timedelta) -> str:
 
 
 @contextlib.contextmanager
-def _unlock_lock(settings: Settings) -> Iterator[None]:
-    """One unlock at a time per user: a second one waits here instead of spending another code."""
+def _unlock_lock(settings: Settings, out: TextIO) -> Iterator[None]:
+    """One unlock at a time per user: a second one waits here instead of spending another code, and says so (the
+    first may be waiting for a person: a prompt in another terminal, or one the daemon opened on the screen)."""
     import fcntl
 
     path = settings.runtime.root / "unlock.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("waiting for another unlock to finish (it may be asking for a code in another terminal or on "
+                  "your screen)", file=out, flush=True)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
