@@ -5,27 +5,12 @@ tests/e2e/test_locked_tools.py."""
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Any
 
 from govuk_imds.core.attention import REMIND_EVERY
 from govuk_imds.daemon.attention import Attention, UnlockOutcome
+from tests.daemon.test_service import in_event_loop, settle
 from tests.support.clock import FakeClock
-
-
-def in_event_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
 
 
 class Desktop:

@@ -10,6 +10,7 @@ import http.client
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,15 +188,21 @@ def test_a_gui_prompt_nobody_answers_is_taken_away(world: World, authenticator: 
     wait_for(lambda: not Path(f"/proc/{call['pid']}").exists(), 10, "the dialog to be gone")
 
 
-def test_stopping_the_daemon_takes_an_open_prompt_away(world: World, authenticator: Authenticator) -> None:
-    environment = gui(world, timeout="5m")
+def open_prompt(world: World, authenticator: Authenticator, timeout: str) -> dict[str, Any]:
+    """A daemon with prompt = "gui" that a refused tool made open a dialog nobody answers: that dialog's call."""
+    environment = gui(world, timeout=timeout)
     authenticator.set("zenity", "hang")
     world.add_key()
     start_with(world, environment)
     assert ask(world, "production") == 423
     wait_for(lambda: authenticator.calls("zenity"), 30, "the dialog")
-    assert world.cli("stop").returncode == 0
     [call] = authenticator.calls("zenity")
+    return call
+
+
+def test_stopping_the_daemon_takes_an_open_prompt_away(world: World, authenticator: Authenticator) -> None:
+    call = open_prompt(world, authenticator, "5m")
+    assert world.cli("stop").returncode == 0
     wait_for(lambda: not Path(f"/proc/{call['pid']}").exists(), 10, "the dialog to be gone")
 
 
@@ -237,13 +244,7 @@ def test_fresh_code_environments_are_unlocked_only_by_a_person_typing(world: Wor
 
 def test_the_unlock_the_daemon_starts_runs_as_a_separate_process(world: World, authenticator: Authenticator) -> None:
     """The long-term key never enters the daemon: the unlock is the CLI in a process of its own."""
-    environment = gui(world)
-    authenticator.set("zenity", "hang")
-    world.add_key()
-    start_with(world, environment)
-    assert ask(world, "production") == 423
-    wait_for(lambda: authenticator.calls("zenity"), 30, "the dialog")
-    [call] = authenticator.calls("zenity")
+    call = open_prompt(world, authenticator, "20s")
     parent = int(Path(f"/proc/{call['pid']}/stat").read_text().rsplit(")", 1)[-1].split()[1])
     argv = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
     assert b"unlock" in argv and b"production" in argv and b"--prompt" in argv
@@ -254,12 +255,7 @@ def test_the_unlock_the_daemon_starts_runs_as_a_separate_process(world: World, a
 
 def test_an_unlock_typed_while_the_daemons_prompt_is_open_waits_and_says_why(world: World,
                                                                                authenticator: Authenticator) -> None:
-    environment = gui(world, timeout="3s")
-    authenticator.set("zenity", "hang")
-    world.add_key()
-    start_with(world, environment)
-    assert ask(world, "production") == 423
-    wait_for(lambda: authenticator.calls("zenity"), 30, "the dialog")
+    open_prompt(world, authenticator, "3s")
 
     typed = world.cli("unlock", "staging", "--code", world.code())
 
