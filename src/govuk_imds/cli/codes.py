@@ -66,8 +66,8 @@ def code_sources(
     if prompt == "terminal" and not stdin.isatty():
         sources.append(Piped(stdin, f"{YUBIKEY_COMMAND} | govuk-imds unlock {names}"))
     if mfa_process:
-        command = _command(settings, specs, subject, f"govuk-imds unlock {names} --no-mfa-process", gui=prompt == "gui")
-        sources += command
+        sources += _command(settings, _profiles(specs[0]), f"to unlock {subject}",
+                            f"govuk-imds unlock {names} --no-mfa-process", gui=prompt == "gui")
     if prompt == "gui":
         sources.append(Dialog(subject, settings.code_timeout.total_seconds(), os.environ, f"govuk-imds unlock {names}"))
     else:
@@ -80,7 +80,8 @@ def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source]
     mfa_process, no terminal): the command then goes on as before, locked, and says so."""
     from ..codes.sources import Terminal, terminal_available
 
-    command = _command(settings, [spec], spec.name, f"govuk-imds unlock {spec.name} --no-mfa-process", gui=False)
+    command = _command(settings, _profiles(spec), f"to unlock {spec.name}",
+                       f"govuk-imds unlock {spec.name} --no-mfa-process", gui=False)
     if not command and not terminal_available():
         return None
     return [*command, Terminal(spec.mfa_serial)]
@@ -89,34 +90,33 @@ def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source]
 def rotation_sources(
     settings: Settings, source_profile: str, serial: str, *, given: str | None, mfa_process: bool, stdin: TextIO
 ) -> list[Source]:
-    from ..codes.configured import configured_command
-    from ..codes.sources import Command, Given, Piped, Terminal
+    from ..codes.sources import Given, Piped, Terminal
 
     sources: list[Source] = [Given(given)] if given is not None else []
     if not stdin.isatty():
         sources.append(Piped(stdin, f"{YUBIKEY_COMMAND} | govuk-imds rotate-key {source_profile}"))
     if mfa_process:
-        configured = configured_command(settings, [source_profile])
-        if configured is not None:
-            sources.append(Command(configured, settings.code_timeout.total_seconds(),
-                                   _touch_notice(f"to rotate {source_profile}'s key", gui=False),
-                                   f"govuk-imds rotate-key {source_profile} --no-mfa-process"))
+        sources += _command(settings, [source_profile], f"to rotate {source_profile}'s key",
+                            f"govuk-imds rotate-key {source_profile} --no-mfa-process", gui=False)
     sources.append(Terminal(serial))
     return sources
 
 
-def _command(
-    settings: Settings, specs: Sequence[EnvironmentSpec], subject: str, instead: str, *, gui: bool
-) -> list[Source]:
+def _profiles(spec: EnvironmentSpec) -> list[str]:
+    """Where an environment's mfa_process may be: its own profile, then its source profile (as aws-vault reads
+    it)."""
+    return [spec.profile, spec.source_profile]
+
+
+def _command(settings: Settings, profiles: list[str], purpose: str, instead: str, *, gui: bool) -> list[Source]:
+    """The configured mfa_process as a source (``instead``: the command line that types the code instead)."""
     from ..codes.configured import configured_command
     from ..codes.sources import Command
 
-    # mfa_process may be in the environment's own profile or in its source profile, as aws-vault reads it.
-    configured = configured_command(settings, [specs[0].profile, specs[0].source_profile])
+    configured = configured_command(settings, profiles)
     if configured is None:
         return []
-    timeout = settings.code_timeout.total_seconds()
-    return [Command(configured, timeout, _touch_notice(f"to unlock {subject}", gui=gui), instead)]
+    return [Command(configured, settings.code_timeout.total_seconds(), _touch_notice(purpose, gui=gui), instead)]
 
 
 def _touch_notice(purpose: str, *, gui: bool) -> Callable[[], None]:
