@@ -11,57 +11,35 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections import Counter
 
 from aiohttp import web
 
 from ..core import ecs_protocol
 from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import CredentialsUnavailable, EnvironmentLocked, UnknownEnvironment
+from .refusals import Refusals
 from .service import Service
 from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
 ROUTE = re.compile(r"/v1/credentials/(" + ENVIRONMENT_NAME.pattern + ")")
-# Sent by browsers and proxies, never by an AWS SDK: their presence means the request is not from a local tool.
-BROWSER_HEADERS = frozenset(
-    {
-        b"origin",
-        b"referer",
-        b"sec-fetch-site",
-        b"sec-fetch-mode",
-        b"sec-fetch-dest",
-        b"sec-fetch-user",
-        b"forwarded",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"via",
-    }
-)
-REFUSAL_LOG_INTERVAL = 60.0
+# Header families sent by browsers and proxies, never by an AWS SDK: their presence means the request is not from a
+# local tool. Families, not members, so that a header added to a family tomorrow is refused too: every ``Sec-``
+# header is one only a browser may set (Sec-Fetch-*, Sec-CH-*, Sec-Purpose, ...), every ``X-Forwarded-*`` one comes
+# from a proxy (For, Host, Proto, Port, Server, Prefix, ...).
+BROWSER_AND_PROXY_PREFIXES = (b"sec-", b"x-forwarded")
+BROWSER_AND_PROXY_HEADERS = frozenset({b"origin", b"referer", b"forwarded", b"via"})
 
 
-class _Refusals:
-    """Counts refused requests and logs one summary line per interval instead of one line per request."""
+def from_browser_or_proxy(lowered_name: bytes) -> bool:
+    """A header (its name in lower case) that only browsers and proxies send."""
+    return lowered_name in BROWSER_AND_PROXY_HEADERS or lowered_name.startswith(BROWSER_AND_PROXY_PREFIXES)
 
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-        self._last_logged = time.monotonic()
 
-    def add(self, code: str) -> None:
-        self._counts[code] += 1
-        now = time.monotonic()
-        if now - self._last_logged >= REFUSAL_LOG_INTERVAL:
-            self.flush(now)
-
-    def flush(self, now: float | None = None) -> None:
-        if self._counts:
-            summary = ", ".join(f"{code} {count}" for code, count in sorted(self._counts.items()))
-            log.warning("refused %d requests in the last interval: %s", sum(self._counts.values()), summary)
-            self._counts.clear()
-        self._last_logged = time.monotonic() if now is None else now
+def endpoint_hosts(port: int) -> frozenset[bytes]:
+    """The raw ``Host`` values that name this endpoint: the one rule against DNS rebinding, kept in one place."""
+    return frozenset({f"127.0.0.1:{port}".encode()})
 
 
 def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
@@ -71,9 +49,20 @@ def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.
     return web.Response(status=status, body=body, headers=headers)
 
 
-def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str) -> web.Application:
-    expected_host = f"127.0.0.1:{port}".encode()
-    refusals = _Refusals()
+def create_app(
+    service: Service,
+    tokens: TokenStore,
+    port: int,
+    profile_prefix: str,
+    *,
+    refusals: Refusals | None = None,
+    in_flight: set[object] | None = None,
+) -> web.Application:
+    """The endpoint. ``refusals`` is shared with the acceptor; ``in_flight`` holds the connections whose request is
+    being answered, which the acceptor never sheds."""
+    hosts = endpoint_hosts(port)
+    refusals = refusals if refusals is not None else Refusals()
+    answering = in_flight if in_flight is not None else set()
 
     def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
         refusals.add(code)
@@ -84,28 +73,33 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
     async def handle(request: web.Request) -> web.StreamResponse:
         """The safety net, inline rather than as a middleware (a middleware costs ~5 µs on every request):
         whatever goes wrong, the answer is JSON and says nothing about the insides."""
+        connection = request.protocol
+        answering.add(connection)
         try:
             return await answer(request)
         except Exception:
             log.exception("unexpected error while answering a request")
             return _json(500, ecs_protocol.error_body("InternalError", "internal error; see the daemon's log"))
+        finally:
+            answering.discard(connection)
 
     async def answer(request: web.Request) -> web.StreamResponse:
         if not request.raw_path.startswith("/"):
             return refuse(400, "BadRequest", "absolute-form request targets are not accepted")
-        hosts = 0
+        host_headers = 0
         authorizations: list[bytes] = []
         for header, value in request.raw_headers:
             lowered = header.lower()
             if lowered == b"host":
-                hosts += 1
-                if value != expected_host:
+                host_headers += 1
+                if value not in hosts:
                     return refuse(403, "Forbidden", "the Host header does not name this endpoint")
             elif lowered == b"authorization":
                 authorizations.append(value)
-            elif lowered in BROWSER_HEADERS:
+            elif from_browser_or_proxy(lowered):
                 return refuse(403, "Forbidden", "requests from browsers and proxies are refused")
-        if hosts != 1:
+        # aiohttp's parser refuses a second Host, and a missing one in HTTP/1.1; HTTP/1.0 without Host reaches here.
+        if host_headers != 1:
             return refuse(400, "BadRequest", "exactly one Host header is required")
         match = ROUTE.fullmatch(request.raw_path)
         if match is None:
