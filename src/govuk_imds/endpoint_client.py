@@ -2,14 +2,28 @@
 
 Used by the lean ``credential-process`` path (run by tools on every credential fetch), by the full
 ``credential-process`` command and by ``doctor``'s endpoint check, so all three ask the daemon the same way and read
-its answer the same way. It never logs or keeps the token.
+its answer the same way. It never logs or keeps the token, and it never sends it to a listener that is not the
+user's own: while the daemon is down, another local user can listen on the port.
+
+- Linux: after connecting, the kernel's socket tables (``/proc/net/tcp``, ``tcp6``) say which uid owns the
+  socket at the other end of this very connection (an accepted socket carries its listener's owner, even before
+  the listener calls ``accept``). Anyone else's is refused before a byte is sent: no race, ~0.1 ms.
+- macOS has no such table for an unprivileged process. The best available: the daemon must answer on the control
+  socket (the user's own, in the checked runtime dir) that it serves this port; while it listens there, macOS lets
+  no other user bind the same address and port. A daemon dying in the microseconds between that answer and the
+  connection is the gap left (SECURITY.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import struct
+import sys
 from typing import Any
+
+from .errors import ForeignListener
 
 TIMEOUT_SECONDS = 5.0
 
@@ -38,14 +52,22 @@ class EndpointAnswer:
         return str(self.document.get("message") or f"the daemon answered {self.status}")
 
 
-def fetch(port: int, environment: str, token: str, *, timeout: float = TIMEOUT_SECONDS) -> EndpointAnswer:
+def fetch(
+    port: int, environment: str, token: str, *, control_socket: str, timeout: float = TIMEOUT_SECONDS
+) -> EndpointAnswer:
     """GET /v1/credentials/<environment> on 127.0.0.1:<port>; ``OSError`` when nobody answers, ``ValueError`` when
-    the answer is not HTTP."""
+    the answer is not HTTP, ``ForeignListener`` (before the token is sent) when the port is not the daemon's."""
     request = (
         f"GET /v1/credentials/{environment} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {token}\r\n"
         "Connection: close\r\n\r\n"
     ).encode("ascii")
+    if not sys.platform.startswith("linux"):
+        _daemon_claims(port, control_socket)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        if sys.platform.startswith("linux"):
+            owner = listener_owner(connection)
+            if owner != os.getuid():
+                raise ForeignListener(port, owner)
         connection.sendall(request)
         chunks = []
         while chunk := connection.recv(65536):
@@ -60,6 +82,46 @@ def fetch(port: int, environment: str, token: str, *, timeout: float = TIMEOUT_S
     except ValueError:
         document = {}
     return EndpointAnswer(status, document if isinstance(document, dict) else {})
+
+
+def _table_address(address: str) -> str:
+    """An address as the kernel's socket tables write it: each 32-bit word in host byte order, in hex."""
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    return "".join(f"{word:08X}" for word in struct.unpack(f"={len(packed) // 4}I", packed))
+
+
+_LOOPBACK = {"/proc/net/tcp": _table_address("127.0.0.1"), "/proc/net/tcp6": _table_address("::ffff:127.0.0.1")}
+
+
+def listener_owner(connection: socket.socket) -> int | None:
+    """Linux: the uid owning the socket that accepted ``connection`` (ours, to 127.0.0.1), from the kernel's tables;
+    ``None`` if it is in none of them. A listener on ``[::]`` takes IPv4 connections too: hence tcp6."""
+    client_port = connection.getsockname()[1]
+    server_port = connection.getpeername()[1]
+    for table, loopback in _LOOPBACK.items():
+        # The server's side of this connection: local = 127.0.0.1:<port>, remote = our own port.
+        needle = f" {loopback}:{server_port:04X} {loopback}:{client_port:04X} "
+        try:
+            with open(table, encoding="ascii") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        at = text.find(needle)
+        if at >= 0:
+            # local, remote, state, tx:rx queues, timer, retransmits, uid
+            return int(text[at : text.index("\n", at)].split()[6])
+    return None
+
+
+def _daemon_claims(port: int, control_socket: str) -> None:
+    """Where the kernel's tables are closed to us: the user's own daemon must say it serves ``port``
+    (``DaemonNotRunning`` if it does not answer, ``ForeignListener`` if it serves another port)."""
+    from pathlib import Path
+
+    from . import control
+
+    if control.request(Path(control_socket), {"op": "ping"}, timeout=2).get("port") != port:
+        raise ForeignListener(port, None)
 
 
 def credential_process_json(document: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Sessions: ``unlock`` (one MFA code for one or more environments), ``lock`` and ``status``.
 
 ``unlock`` is the one command here that touches the long-term key: it reads it from the keyring, calls
-GetSessionToken itself and hands only the MFA session to the daemon. keyring and boto3 are imported inside it;
-``lock`` and ``status`` are light commands.
+GetSessionToken itself and hands only the MFA session to the daemon. It first keeps its memory private (no core
+dump, no ptrace: ``hardening``) and reads the key only once the code is typed. keyring and boto3 are imported
+inside it; ``lock`` and ``status`` are light commands.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..core.credentials import LongTermKey
 from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
+from ..hardening import keep_memory_private
 from ._common import AddCommand, read_mfa_code
 
 #: A second `unlock` that waited for a first one to finish does nothing if the first one finished this recently.
@@ -42,7 +44,8 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
-    environments = load_environments(settings)
+    keep_memory_private()
+    environments = load_environments(settings, only=arguments.environments)
     specs: list[EnvironmentSpec] = []
     for name in arguments.environments:
         spec = environments.resolve(name)
@@ -52,12 +55,12 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
     if len(devices) > 1:
         raise InvalidInput("these environments use different source profiles or MFA devices; unlock them separately")
     first = specs[0]
-    # Before spending a code: is the daemon there, and is there a key?
+    # Before spending a code: is the daemon there, and is there a key? (The key itself is read after the code.)
     control.request(settings.runtime.control_socket, {"op": "ping"}, timeout=5)
     from ..keystore.backends import open_keyring
 
-    key = open_keyring(settings.keyring_backend).get(first.source_profile)
-    if key is None:
+    store = open_keyring(settings.keyring_backend)
+    if not store.holds(first.source_profile):
         raise NoKeyStored(first.source_profile)
     with _unlock_lock(settings):
         # Another `unlock` may have finished while this one waited: AWS would refuse its code a second time, and
@@ -67,6 +70,9 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
             print(f"{', '.join(fresh)}: unlocked a moment ago by another command; nothing to do")
             return 0
         code = read_mfa_code(arguments.code, first.mfa_serial)
+        key = store.get(first.source_profile)
+        if key is None:
+            raise NoKeyStored(first.source_profile)
         return _unlock_with_code(settings, specs, key, code)
 
 
@@ -149,7 +155,7 @@ def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
         locked = answer["locked"]
         print(f"locked: {', '.join(locked)}" if locked else "nothing was unlocked")
         return 0
-    environments = load_environments(settings)
+    environments = load_environments(settings, only=arguments.environments)
     names = [environments.canonical(name) for name in arguments.environments]
     control.request(socket_path, {"op": "lock", "environments": names}, timeout=10)
     print(f"locked: {', '.join(names)}")

@@ -44,14 +44,17 @@ def add_commands(command: AddCommand) -> None:
 
 
 def _variables(settings: Settings, name: str) -> dict[str, str]:
-    spec = load_environments(settings).resolve(name)
+    spec = load_environments(settings, only=[name]).resolve(name)
     return shellenv.endpoint_variables(
         settings.endpoint_base + spec.name, str(settings.runtime.token_file(spec.name)), spec.region, spec.name
     )
 
 
 def _warn_if_not_running(settings: Settings) -> None:
-    if not settings.runtime.control_socket.exists():
+    """Also checks the runtime dir: a token file path inside someone else's directory is never handed out."""
+    from ..config.files import runtime_dir_ready
+
+    if not runtime_dir_ready(settings.runtime.root) or not settings.runtime.control_socket.exists():
         print("govuk-imds: the daemon is not running; run `govuk-imds start`", file=sys.stderr)
 
 
@@ -62,7 +65,8 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
     from ..doctor.checks import check_credentials_file, check_default_profile
     from ..doctor.findings import Status
 
-    findings = check_credentials_file(credentials_file(os.environ)) + check_default_profile(settings.aws_config_file)
+    findings = check_credentials_file(credentials_file(os.environ), only_default=True)
+    findings += check_default_profile(settings.aws_config_file)
     for finding in findings:
         if finding.status is Status.PROBLEM:
             print(f"govuk-imds: warning: {finding.message}; fix: {finding.fix}", file=sys.stderr)
@@ -98,18 +102,21 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) -> int:
     """Fetch from our own endpoint exactly as an SDK would, and print the credential_process form (Version 1)."""
-    from ..config.files import read_private
+    from ..config.files import read_private, runtime_dir_ready
     from ..endpoint_client import credential_process_json, fetch
 
-    name = load_environments(settings).canonical(arguments.environment)
+    name = load_environments(settings, only=[arguments.environment]).canonical(arguments.environment)
+    runtime = settings.runtime
+    if not runtime_dir_ready(runtime.root):
+        raise DaemonNotRunning()
     try:
-        token = read_private(settings.runtime.token_file(name))  # no symlink, nobody else's file
+        token = read_private(runtime.token_file(name))  # no symlink, nobody else's file
     except FileNotFoundError as exc:
-        if not settings.runtime.control_socket.exists():
+        if not runtime.control_socket.exists():
             raise DaemonNotRunning() from exc
         raise UnknownEnvironmentToken(f"no token for {name!r}; is it an environment? see `govuk-imds status`") from exc
     try:
-        answer = fetch(settings.port, name, token.decode("ascii"))
+        answer = fetch(settings.port, name, token.decode("ascii"), control_socket=str(runtime.control_socket))
     except OSError as exc:
         raise DaemonNotRunning() from exc
     except ValueError as exc:
@@ -126,7 +133,7 @@ def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) ->
 def cmd_profile(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..config.locations import installed_command
 
-    spec = load_environments(settings).resolve(arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     program = installed_command(sys.argv[0] if sys.argv else "", sys.executable, os.environ.get("PATH", os.defpath))
     program = program or [sys.executable, "-m", "govuk_imds"]
     command_line = " ".join(shlex.quote(part) for part in (*program, "credential-process", spec.name))

@@ -1,8 +1,10 @@
 """The composition root: builds the real adapters, wires them together, and runs the daemon until told to stop.
 
 Start-up order matters: harden the process, clean the environment, check the runtime dir, refuse to run twice,
-bind the port (a clear error if it is taken), then serve, and only then report ready. Shutdown finishes in-flight
-requests, stops the control socket and removes the runtime files that describe a running daemon.
+take the port (from the service manager, or bind it: a clear error if it is taken), decide whether the token files
+can be trusted (only on the very socket the previous daemon served on), then serve, and only then report ready.
+Shutdown finishes in-flight requests, stops the control socket and removes the runtime files that describe a
+running daemon.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import errno
 import json
 import logging
 import os
-import resource
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,15 +26,19 @@ from aiohttp import web
 from .. import control
 from ..aws.clients import isolate_from_environment
 from ..aws.sts import Sts, StsIssuer
-from ..config.aws_config import load_environments
+from ..config.aws_config import Environments, load_environments
 from ..config.files import atomic_write, ensure_private_dir
 from ..config.settings import Settings
 from ..core.clock import SystemClock, parse_rfc3339, rfc3339
 from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
+from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
-from .activation import inherited_listener
+from ..hardening import keep_memory_private
+from .activation import identity, inherited_listener, launchd_listener
+from .admission import IDLE_SECONDS, Acceptor, connection_cap, raise_descriptor_limit
 from .control_server import start_control_server
+from .refusals import Refusals
 from .service import Service, keep_cache_enabled
 from .tokens import TokenStore
 from .web import create_app
@@ -42,17 +46,6 @@ from .web import create_app
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
-
-
-def harden_process() -> None:
-    """No core dumps (they would hold credentials), and on Linux no ptrace attach by other processes."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_dumpable = 4
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
 def bind_loopback(port: int) -> socket.socket:
@@ -85,24 +78,50 @@ class Daemon:
             profile_prefix=settings.profile_prefix,
         )
         self._started = datetime.now(UTC)
+        self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         paths = self.settings.runtime
         ensure_private_dir(paths.root)
         _refuse_second_daemon(self.settings)
-        # Under systemd socket activation the port is already ours, held even while the daemon restarts.
-        listener = inherited_listener(os.environ, os.getpid(), expected_port=self.settings.port)
+        descriptors = raise_descriptor_limit()
+        # Under socket activation the port is already ours, held by systemd or launchd even while no daemon runs.
+        port = self.settings.port
+        listener = inherited_listener(os.environ, os.getpid(), expected_port=port) or launchd_listener(
+            expected_port=port
+        )
+        held = listener is not None
         if listener is None:
-            listener = bind_loopback(self.settings.port)
-        self._load_environments(initial=True)
+            listener = bind_loopback(port)
+        if self._tokens.start_serving_on(identity(listener) if held else None):
+            log.info("tokens kept: the service manager held the port since the previous daemon")
+        else:
+            log.info("new tokens for every environment: nobody can vouch for the port while no daemon held it")
+        self._adopt(load_environments(self.settings), initial=True)
+        refusals = Refusals()
+        refusals.absorb_aiohttp_rejections()
+        in_flight: set[object] = set()
         runner = web.AppRunner(
-            create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix),
+            create_app(
+                self._service,
+                self._tokens,
+                port,
+                self.settings.profile_prefix,
+                refusals=refusals,
+                in_flight=in_flight,
+            ),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=5,
+            keepalive_timeout=IDLE_SECONDS,
         )
         await runner.setup()
-        await web.SockSite(runner, listener).start()
+        assert runner.server is not None
+        acceptor = Acceptor(
+            listener, runner.server, cap=connection_cap(descriptors), refusals=refusals, in_flight=in_flight
+        )
+        acceptor.start()
         control_server = await start_control_server(paths.control_socket, self.dispatch)
         maintenance = asyncio.get_running_loop().create_task(self._service.run())
         atomic_write(
@@ -120,7 +139,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_quietly)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         log.info(
             "serving on http://127.0.0.1:%d/v1/credentials/<environment> (pid %d)", self.settings.port, os.getpid()
         )
@@ -131,7 +150,9 @@ class Daemon:
             self._notify("STOPPING=1")
             log.info("stopping")
             control_server.close()
-            await runner.cleanup()  # stops accepting, lets in-flight requests finish
+            acceptor.stop()
+            await runner.cleanup()  # lets in-flight requests finish
+            listener.close()
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
@@ -139,22 +160,32 @@ class Daemon:
             paths.control_socket.unlink(missing_ok=True)
             paths.state_file.unlink(missing_ok=True)
 
-    def _load_environments(self, *, initial: bool) -> list[str]:
-        environments = load_environments(self.settings)
+    def _adopt(self, environments: Environments, *, initial: bool) -> list[str]:
         for name, problem in environments.problems.items():
             log.warning("environment %s is unusable: %s", name, problem)
-        for name in environments.specs:
-            self._tokens.ensure(name)
+        self._tokens.ensure_all(list(environments.specs))
         self._service.set_environments(environments.specs)
         if not initial:
             log.info("configuration reloaded: %s", ", ".join(environments.names()) or "no environments")
         return environments.names()
 
-    def _reload_quietly(self) -> None:
-        try:
-            self._load_environments(initial=False)
-        except GovukImdsError as exc:
-            log.error("reload failed, keeping the previous configuration: %s", exc)
+    async def _reload(self) -> list[str]:
+        """Re-read the AWS config in a worker thread: a huge file must not stop the endpoint answering meanwhile."""
+        async with self._reloading:
+            environments = await asyncio.to_thread(load_environments, self.settings)
+            await asyncio.to_thread(self._tokens.ensure_all, list(environments.specs))
+            return self._adopt(environments, initial=False)
+
+    def _reload_in_background(self) -> None:
+        async def reload() -> None:
+            try:
+                await self._reload()
+            except GovukImdsError as exc:
+                log.error("reload failed, keeping the previous configuration: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def dispatch(self, message: dict[str, Any]) -> dict[str, Any]:
         """Answer one control request. Errors raised here reach the CLI as their one-line message."""
@@ -169,32 +200,42 @@ class Daemon:
         if operation == "lock":
             if message.get("all"):
                 return {**base, "locked": await self._service.lock_all()}
-            names = [str(name) for name in message.get("environments", [])]
+            names = _names(message.get("environments", []), "lock")
             for name in names:
                 await self._service.lock(name)
             return {**base, "locked": names}
         if operation == "reload":
-            return {**base, "environments": self._load_environments(initial=False)}
+            return {**base, "environments": await self._reload()}
         if operation == "stop":
             self._stop.set()
             return base
         raise InvalidInput(f"unknown control operation {operation!r}")
 
     async def _unlock(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The whole request is checked before anything changes: a malformed one leaves no session and no file."""
         mfa_session = MfaSession.from_wire(message.get("session"))
-        specs = [EnvironmentSpec.from_wire(item) for item in message.get("environments", [])]
-        ends: dict[str, Any] = message.get("ends_at", {})
+        described, ends = message.get("environments"), message.get("ends_at")
+        if not isinstance(described, list) or not described or not isinstance(ends, dict):
+            raise InvalidInput("malformed unlock request")
+        specs = [EnvironmentSpec.from_wire(item) for item in described]
+        ends_at: dict[str, datetime] = {}
         for spec in specs:
-            self._tokens.ensure(spec.name)
-
-        async def unlock_one(spec: EnvironmentSpec) -> dict[str, Any]:
             try:
-                ends_at = min(parse_rfc3339(str(ends[spec.name])), mfa_session.expiration)
+                ends_at[spec.name] = min(parse_rfc3339(str(ends[spec.name])), mfa_session.expiration)
             except (KeyError, ValueError) as exc:
                 raise InvalidInput("malformed unlock request") from exc
-            return await self._service.unlock(spec, mfa_session, ends_at)
+        for spec in specs:
+            self._tokens.ensure(spec.name)
+        return list(
+            await asyncio.gather(*(self._service.unlock(spec, mfa_session, ends_at[spec.name]) for spec in specs))
+        )
 
-        return list(await asyncio.gather(*(unlock_one(spec) for spec in specs)))
+
+def _names(value: object, operation: str) -> list[str]:
+    names = value if isinstance(value, list) else [None]
+    if not all(isinstance(name, str) and ENVIRONMENT_NAME.fullmatch(name) for name in names):
+        raise InvalidInput(f"malformed {operation} request: environments must be a list of environment names")
+    return [str(name) for name in names]
 
 
 def _refuse_second_daemon(settings: Settings) -> None:
@@ -207,7 +248,7 @@ def _refuse_second_daemon(settings: Settings) -> None:
 
 def serve(settings: Settings, notify: Notify) -> int:
     """Run the daemon in this process until SIGTERM, SIGINT or `govuk-imds stop`."""
-    harden_process()
+    keep_memory_private()
     isolate_from_environment(os.environ)
     keep_cache_enabled(os.environ)
     try:
