@@ -15,8 +15,19 @@ PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}")
 ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+#: An AWS region as botocore accepts one (a DNS label: it becomes part of the endpoint's host name).
+REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 #: What an MFA device shows.
 MFA_CODE = re.compile(r"\d{6}")
 #: A bearer token for the endpoint: URL-safe base64 (``secrets.token_urlsafe(32)`` gives 43 characters), never a
 #: CR or LF, which would break every SDK.
 TOKEN = re.compile(rb"[A-Za-z0-9_-]{43,128}")
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message quotes what it refuses without echoing a huge value."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer longer than Python will turn into text
+        return f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit else f"{text[: limit - 5]}...({len(text)} characters)"
