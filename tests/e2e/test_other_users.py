@@ -223,3 +223,52 @@ def test_a_runtime_dir_another_user_made_first_is_refused_by_every_command(world
     assert sent_to_control == ""  # no request at all: not a ping, not an MFA session
     assert "Authorization" not in sent_to_port
     assert world.sts.count("GetSessionToken") == sessions_before  # unlock refused before the code was spent
+
+
+#: Binds a control socket as root inside the user's own runtime dir, then serves it as another uid: what a process
+#: that got a socket into the directory would look like. Only the client's check of the peer's uid can tell.
+FOREIGN_CONTROL = r"""
+import os, socket, sys
+path, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+os.chmod(path, 0o600)
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)
+server.listen(16)  # the kernel records the listener's credentials now, for SO_PEERCRED
+print("LISTENING", flush=True)
+while True:
+    connection, _ = server.accept()
+    print(repr(connection.makefile("rb").readline()), flush=True)
+    connection.sendall(b'{"ok": true, "pid": 1, "port": 1, "environments": []}\n')
+    connection.close()
+"""
+
+
+def test_a_control_socket_served_by_another_uid_is_refused_by_the_client(world: World, other: OtherUser) -> None:
+    world.runtime.chmod(0o700)
+    server = subprocess.Popen(["/usr/bin/python3", "-c", FOREIGN_CONTROL, str(world.runtime / "control.sock"),
+                               str(other.uid), str(other.gid)], stdout=subprocess.PIPE, text=True)
+    other.processes.append(server)
+    assert server.stdout is not None and server.stdout.readline().strip() == "LISTENING"
+    line = one_line(world.cli("status"))
+    assert f"answered by a process of uid {other.uid}, not by your daemon" in line
+    assert '"op"' not in what_it_received(server)  # hung up on before a request was sent
+
+
+def test_both_ways_of_asking_the_kernel_name_the_listeners_owner(world: World, other: OtherUser) -> None:
+    """sock_diag, and /proc/net/tcp where netlink is closed: each names the other user's listener, and ours."""
+    from govuk_imds.endpoint_client import _owner_by_proc, _owner_by_sock_diag
+
+    squatter = squat(other, "127.0.0.1", world.port)
+    try:
+        with socket.create_connection(("127.0.0.1", world.port), timeout=10) as connection:
+            ports = connection.getpeername()[1], connection.getsockname()[1]
+            assert _owner_by_sock_diag(*ports) == _owner_by_proc(*ports) == other.uid
+    finally:
+        what_it_received(squatter)
+    with held_socket(world.port) as ours, socket.create_connection(("127.0.0.1", world.port), timeout=10) as mine:
+        ports = mine.getpeername()[1], mine.getsockname()[1]
+        assert _owner_by_sock_diag(*ports) == _owner_by_proc(*ports) == os.getuid()
+        assert ours.fileno() > 0
