@@ -39,8 +39,9 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
+    "console": frozenset({"core", "config", "aws", "control", "errors"}),
     "cli": frozenset(
-        {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "control", "errors",
+        {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
          "endpoint_client", "hardening"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
@@ -259,7 +260,7 @@ def package() -> Package:
 
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
-    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "cli"):
+    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 

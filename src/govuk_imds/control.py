@@ -92,7 +92,12 @@ def request(socket_path: Path, message: dict[str, Any], *, timeout: float = TIME
     document = decode(answer)
     if not document.get("ok"):
         error = document.get("error") or {}
-        raise ControlError(str(error.get("message") or "the daemon refused the request"))
+        exit_code = error.get("exit_code")
+        raise ControlError(
+            str(error.get("message") or "the daemon refused the request"),
+            code=str(error.get("code") or ""),
+            exit_code=exit_code if type(exit_code) is int and 0 < exit_code < 126 else None,
+        )
     return document
 
 

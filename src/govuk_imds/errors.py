@@ -17,10 +17,12 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── LongTermKeyRejected     the stored key pair is not valid
     │   ├── SessionRejected         the MFA session can no longer assume the role (fatal: lock)
     │   ├── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
-    │   └── IamError                IAM said no (key import and rotation)
-    │       ├── IamUnavailable      IAM unreachable or 5xx; ``maybe_done`` says whether it may have acted
-    │       └── AccessKeyLimit      the user already has the two keys AWS allows
+    │   ├── IamError                IAM said no (key import and rotation)
+    │   │   ├── IamUnavailable      IAM unreachable or 5xx; ``maybe_done`` says whether it may have acted
+    │   │   └── AccessKeyLimit      the user already has the two keys AWS allows
+    │   └── SigninRefused           AWS's federation (console sign-in) endpoint said no or could not be reached
     ├── EnvironmentLocked           no MFA session for the environment
+    ├── SessionEndsTooSoon          a console session would outlast the environment's MFA session
     ├── CredentialsUnavailable      unlocked, but nothing valid to serve right now
     ├── DaemonError                 the daemon process itself
     │   ├── DaemonNotRunning
@@ -30,10 +32,11 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── InheritedSocketRefused  a socket-activated listener not on 127.0.0.1:<port>
     │   ├── ForeignListener         the endpoint's port is held by someone else: no token is sent there
     │   └── ServiceManagerError     systemctl or launchctl said no
-    ├── ControlError                the control channel answered with an error
+    ├── ControlError                the control channel answered with an error (with the daemon's exit code)
     ├── KeyOperationError           a key command stopped; the message gives the state of keyring, file and AWS
     ├── UnknownEnvironmentToken     credential-process for an environment with no token file
     ├── CredentialProcessRefused    credential-process got an error answer from the daemon
+    ├── BrowserUnavailable          no browser to open the console in, or it never fetched the sign-in page
     └── CommandNotFound             `exec` could not run the command (exit 127)
 """
 
@@ -113,6 +116,12 @@ class EnvironmentLocked(GovukImdsError):
         super().__init__(f"environment {name!r} is locked{why}; run `govuk-imds unlock {name}`")
 
 
+class SessionEndsTooSoon(GovukImdsError):
+    """A console session lasts as long as its credentials (one hour) and must not outlast the MFA session."""
+
+    exit_code = 5
+
+
 class CredentialsUnavailable(GovukImdsError):
     exit_code = 6
 
@@ -145,7 +154,16 @@ class UnsafeRuntimeDir(DaemonError):
 
 
 class ControlError(GovukImdsError):
+    """The daemon answered with an error. ``code`` names the daemon's error class (``EnvironmentLocked``...) and the
+    exit status is the one that error has, so a command relaying the daemon's refusal exits as if it were its own."""
+
     exit_code = 8
+
+    def __init__(self, message: str, *, code: str = "", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class InheritedSocketRefused(DaemonError):
@@ -193,6 +211,10 @@ class AccessKeyLimit(IamError):
     """The user already has the two access keys AWS allows."""
 
 
+class SigninRefused(StsError):
+    """AWS's federation endpoint refused to make a sign-in token, or could not be reached."""
+
+
 class KeyOperationError(GovukImdsError):
     """A key command stopped. The message says what state the keyring, the file and AWS are in."""
 
@@ -205,6 +227,10 @@ class UnknownEnvironmentToken(GovukImdsError):
 
 class CredentialProcessRefused(GovukImdsError):
     exit_code = 5
+
+
+class BrowserUnavailable(GovukImdsError):
+    exit_code = 10
 
 
 class CommandNotFound(GovukImdsError):

@@ -171,6 +171,14 @@ def test_sts_and_iam_tables_are_read(home: Home) -> None:
     assert settings.iam_endpoint_url == "http://127.0.0.1:5001"
 
 
+def test_the_signin_table_names_the_federation_endpoint(home: Home) -> None:
+    assert home.settings().signin_endpoint_url is None
+    settings = home.settings('[signin]\nendpoint_url = "http://127.0.0.1:5002"\n')
+    assert settings.signin_endpoint_url == "http://127.0.0.1:5002"
+    with pytest.raises(ConfigError, match=r"unknown setting signin\.region"):
+        home.settings('[signin]\nregion = "eu-west-1"\n')
+
+
 # -- durations ---------------------------------------------------------------------------------------------------
 
 

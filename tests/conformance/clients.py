@@ -4,6 +4,9 @@
 * ``boto3_whoami(...)`` / ``node_whoami(...)``: one sts:GetCallerIdentity through boto3's default chain, or through
   the AWS SDK for JavaScript v3 (its default chain, ``fromHttp`` or ``fromContainerMetadata``); each prints one
   JSON line describing the outcome, or the error exactly as the SDK worded it.
+* ``crt_command`` / ``arrow_command`` / ``objects_command`` / ``node_v2_command``: clients from other SDK families
+  (the AWS Common Runtime, the AWS SDK for C++ in pyarrow, Rust's object_store in obstore, the JS SDK v2), each
+  printing one JSON line; the native ones run with ``native_env``.
 * ``LongLived``: a program that keeps running and makes one round of calls per line it reads, so a test can change
   the world between rounds (rotate credentials, rotate the token) while no fetch is in flight.
 
@@ -56,6 +59,31 @@ def aws(world: World, environment: dict[str, str], *args: str) -> Outcome:
 
 def boto3_command(sts_url: str, calls: int = 1) -> list[str]:
     return [sys.executable, str(PY / "whoami.py"), sts_url, str(calls)]
+
+
+def native_env(environment: dict[str, str], closed_port: int) -> dict[str, str]:
+    """For clients whose sockets the Python guard cannot see (C, C++, Rust): no instance metadata service at all.
+
+    pyarrow asks 169.254.169.254 even when the endpoint answers, unless AWS_EC2_METADATA_DISABLED is set; obstore
+    ignores that variable and uses AWS_METADATA_ENDPOINT instead: both point nowhere but a closed loopback port."""
+    return {**environment, "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_METADATA_ENDPOINT": f"http://127.0.0.1:{closed_port}"}
+
+
+def crt_command(sts_url: str, region: str) -> list[str]:
+    return [sys.executable, str(PY / "crt.py"), sts_url, region]
+
+
+def arrow_command(s3_url: str, region: str) -> list[str]:
+    return [sys.executable, str(PY / "arrow.py"), s3_url, region]
+
+
+def objects_command(s3_url: str, region: str, bucket: str) -> list[str]:
+    return [sys.executable, str(PY / "objects.py"), s3_url, region, bucket]
+
+
+def node_v2_command(sts_url: str) -> list[str]:
+    return ["node", str(JS / "whoami_v2.mjs"), "--endpoint", sts_url]
 
 
 def node_command(sts_url: str, provider: str = "default", max_retries: int | None = None) -> list[str]:

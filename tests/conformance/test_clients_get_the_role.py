@@ -80,12 +80,12 @@ def test_js_from_http_takes_the_first_answer_within_its_one_second_timeout(serve
     assert result["expiration"].endswith("Z")
 
 
-def test_js_from_container_metadata_accepts_our_uri_and_body_given_the_token_variable(
+def test_js_from_container_metadata_accepts_our_uri_and_body_with_the_token_variable_env_sets(
         served: World, js_sdk: Path) -> None:
     # This provider never reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see test_token_file.py); with the variable
-    # it shows that our URI passes its host check (localhost and 127.0.0.1 only) and our body its parser.
-    environment = client_env(served, "production", AWS_CONTAINER_AUTHORIZATION_TOKEN=served.token("production"))
-    outcome = node_whoami(served, environment, provider="container")
+    # that `env` sets it shows that our URI passes its host check (localhost and 127.0.0.1 only) and our body its
+    # parser.
+    outcome = node_whoami(served, client_env(served, "production"), provider="container")
     assert outcome.returncode == 0, outcome
     result = outcome.last
     assert result["arn"].startswith(ROLE)

@@ -2,7 +2,8 @@
 
 Rules shown (ecs-protocol.md): a locked environment is a 4xx that is not 429, with the command that fixes it in the
 body, which botocore (and so the aws CLI and boto3) puts in its error; a bad or missing token is 401 or 403; botocore
-and JS retry a 4xx about 3 s before giving up; nothing secret is in what they print. What the JS SDK shows is
+and JS retry a 4xx about 3 s before giving up; nothing secret is in what they print; the 401 and 403 name both token
+variables and the command that sets them, true whichever of the two a client reads. What the JS SDK shows is
 asserted as it is: `fromHttp` shows the message (from the capitalised copy in the body); the default chain ends in
 'Could not load credentials from any providers'.
 """
@@ -46,13 +47,13 @@ def assert_botocore_shows(outcome: Outcome, status: int, hint: str) -> None:
     assert result["elapsed"] < 10
 
 
-def assert_js_shows(outcomes: dict[str, Outcome], status: int, fallback: int = 401) -> None:
+def assert_js_shows(outcomes: dict[str, Outcome], status: int) -> None:
     default, http = outcomes["js-default"].last, outcomes["js-http"].last
-    # The default chain tries fromHttp (four attempts, 1 s apart), then fromContainerMetadata, which never reads the
-    # token file and so is refused with a 401 (unless refused earlier); then it gives up with its own words.
+    # The default chain tries fromHttp (four attempts, 1 s apart), then fromContainerMetadata, which sends the token
+    # variable (`env` sets it) and so gets the same answer; then it gives up with its own words.
     assert not default["ok"]
     assert default["message"] == "Could not load credentials from any providers"
-    assert daemon_answers(default) == [status] * 4 + [fallback]
+    assert daemon_answers(default) == [status] * 5
     assert not http["ok"]
     assert http["message"] == f"Server responded with status: {status}"
     assert daemon_answers(http) == [status] * 4
@@ -78,10 +79,13 @@ def test_wrong_token_is_403_and_botocore_says_to_run_env_again(served: World, js
                                                                  tmp_path: Path) -> None:
     stale = tmp_path / "stale-token"
     stale.write_text("A" * len(served.token("production")))
-    environment = client_env(served, "production", AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=str(stale))
+    environment = client_env(served, "production", AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=str(stale),
+                             AWS_CONTAINER_AUTHORIZATION_TOKEN=stale.read_text())
     outcomes = clients_in(served, environment)
 
-    assert_botocore_shows(outcomes["boto3"], 403, "govuk-imds env production")
+    # botocore prints the body as JSON, so a person sees the quotes escaped.
+    assert_botocore_shows(outcomes["boto3"], 403, 'run `eval \\"$(govuk-imds env production)\\"` again')
+    assert "govuk-imds doctor production" in outcomes["boto3"].last["message"]
     assert served.token("production") not in outcomes["boto3"].last["message"]
     assert_js_shows(outcomes, 403)
 
@@ -89,9 +93,12 @@ def test_wrong_token_is_403_and_botocore_says_to_run_env_again(served: World, js
 def test_no_token_is_401_and_botocore_names_the_variable_to_set(served: World, js_sdk: Path) -> None:
     environment = client_env(served, "production")
     del environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]
+    del environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     outcomes = clients_in(served, environment)
 
-    assert_botocore_shows(outcomes["boto3"], 401, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    assert_botocore_shows(outcomes["boto3"], 401, "neither AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE nor "
+                                                  "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    assert 'run `eval \\"$(govuk-imds env production)\\"` (it sets both)' in outcomes["boto3"].last["message"]
     assert_js_shows(outcomes, 401)
 
 
@@ -100,7 +107,7 @@ def test_unknown_environment_is_404_and_botocore_says_how_to_define_it(served: W
     outcomes = clients_in(served, environment)
 
     assert_botocore_shows(outcomes["boto3"], 404, "[profile govuk-sandbox]")
-    assert_js_shows(outcomes, 404, fallback=404)  # checked before the token: no 401 for the fallback
+    assert_js_shows(outcomes, 404)
 
 
 def test_js_from_http_error_carries_the_unlock_command(served: World, js_sdk: Path) -> None:

@@ -1,9 +1,9 @@
 """Programs that keep running while the daemon rotates credentials, rotates the token, or briefly has nothing valid.
 
 Rules shown (ecs-protocol.md): the token file is re-read on every fetch, so a process started before a token
-rotation keeps working after it (the old token is refused by then); served credentials have at least 15 minutes left
-(botocore and JS both keep a client's credentials cached, so a long-lived client does not refetch at every
-rotation); while nothing valid exists the endpoint answers 503 and every SDK retries it until served.
+rotation (`lock --new-tokens`) keeps working after it (the old token is refused by then); served credentials have at
+least 15 minutes left (botocore and JS both keep a client's credentials cached, so a long-lived client does not
+refetch at every rotation); while nothing valid exists the endpoint answers 503 and every SDK retries it until served.
 
 How each SDK refreshes, and so what a test can observe:
 * botocore keeps a client's (and a session's) credentials until 15 minutes before expiry (advisory refresh) or 10
@@ -75,9 +75,10 @@ def test_long_lived_clients_keep_working_across_credential_and_token_rotation(fa
         assert key(js.rounds[-1]["freshDefault"]) != first_key
         assert key(js.rounds[-1]["freshHttp"]) != first_key
 
-        # 2. Lock and unlock rotate the token file; nobody re-reads their environment.
+        # 2. A lock with new tokens rewrites the token file; nobody re-reads their environment, whose token variable
+        #    is now old: these clients prefer the file.
         old_token = world.token("production")
-        assert world.cli("lock", "production").returncode == 0
+        assert world.cli("lock", "production", "--new-tokens").returncode == 0
         assert world.unlock("production").returncode == 0
         assert world.token("production") != old_token
         assert status_with_token(world, "production", old_token) == 403

@@ -1,8 +1,9 @@
 """The token file, as clients read it.
 
 Rules shown (ecs-protocol.md): clients send the file's bytes as they are, so a CR or LF breaks them and our token
-files have none; the token goes only in the file by default, which the JS SDK's ``fromContainerMetadata`` never
-reads (it takes only ``AWS_CONTAINER_AUTHORIZATION_TOKEN``), while its default chain and ``fromHttp`` do.
+files have none; the JS SDK's ``fromContainerMetadata`` never reads the file (it takes only
+``AWS_CONTAINER_AUTHORIZATION_TOKEN``, which is why `env` sets the variable too), while its default chain and
+``fromHttp`` do.
 Re-reading the file on every fetch is shown in test_long_lived_clients.py.
 """
 
@@ -36,7 +37,9 @@ def test_our_token_file_has_no_line_break_because_one_breaks_every_client(served
 
 
 def test_js_from_container_metadata_never_reads_the_token_file(served: World, js_sdk: Path) -> None:
-    outcome = node_whoami(served, client_env(served, "production"), provider="container")
+    environment = client_env(served, "production")
+    del environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"]  # a shell from before `env` set it
+    outcome = node_whoami(served, environment, provider="container")
     result = outcome.last
     assert not result["ok"]
     assert result["message"] == "Error response received from instance metadata service"

@@ -15,6 +15,7 @@ from govuk_imds.core.shellenv import SHADOWING_VARIABLES, apply, endpoint_variab
 
 URL = "http://127.0.0.1:9911/v1/credentials/production"
 TOKEN_FILE = "/run/user/1000/govuk-imds/tokens/production"
+TOKEN = "Ab3_-" * 8 + "xyz"  # the shape of `secrets.token_urlsafe(32)`
 OURS = {
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
@@ -65,7 +66,7 @@ def test_endpoint_variables_with_and_without_region() -> None:
     without = endpoint_variables(URL, TOKEN_FILE, None, "production")
     assert "AWS_REGION" not in without
     assert "AWS_DEFAULT_REGION" not in without
-    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in without  # only the file, which SDKs re-read
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in without  # no token given: none to set
 
 
 # -- sh / bash / zsh ----------------------------------------------------------------------------------------------
@@ -273,3 +274,25 @@ def test_apply_removes_shadowing_variables_and_sets_ours() -> None:
     assert not set(SHADOWING_VARIABLES) & set(result)
     assert result == {"PATH": "/usr/bin", "HOME": "/home/me", **variables}
     assert caller == before  # the caller's mapping is not changed
+
+
+# -- the token variable -------------------------------------------------------------------------------------------
+
+def test_with_the_token_both_token_variables_are_set_and_the_variable_is_not_unset() -> None:
+    variables = endpoint_variables(URL, TOKEN_FILE, "eu-west-1", "production", TOKEN)
+    assert variables["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == TOKEN_FILE
+    assert variables["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == TOKEN
+    unset = set(SHADOWING_VARIABLES) - {"AWS_CONTAINER_AUTHORIZATION_TOKEN"}
+    assert json.loads(render(variables, "json")) == {"set": variables, "unset": [
+        name for name in SHADOWING_VARIABLES if name in unset]}
+    assert set(render(variables, "sh").splitlines()[0].removeprefix("unset ").rstrip(";").split()) == unset
+    assert _fish_result(render(variables, "fish")) == (unset, variables)
+
+
+@pytest.mark.parametrize("shell", _shells())
+def test_sh_output_replaces_a_stale_token_variable_with_the_token(shell: str, tmp_path: Path) -> None:
+    variables = endpoint_variables(URL, TOKEN_FILE, "eu-west-1", "production", TOKEN)
+    environ = _run_in_shell(shell, render(variables, "sh"), {"AWS_CONTAINER_AUTHORIZATION_TOKEN": "stale"}, tmp_path)
+    assert environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == TOKEN
+    assert apply({"AWS_CONTAINER_AUTHORIZATION_TOKEN": "stale"}, variables) == variables
+

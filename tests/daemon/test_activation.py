@@ -20,24 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.activation import LAUNCHER
 from tests.support.world import free_port, require
-
-# Moves the descriptors named in argv[1] to 3, 4, ... and execs argv[3:], like a service manager.
-# argv[2]: "self" sets LISTEN_PID to this process (kept by exec), "parent" to another process.
-LAUNCHER = """
-import fcntl, os, sys
-sources = [int(part) for part in sys.argv[1].split(",") if part]
-high = [fcntl.fcntl(source, fcntl.F_DUPFD, 100) for source in sources]
-for source in sources:
-    os.close(source)
-for index, descriptor in enumerate(high):
-    os.dup2(descriptor, 3 + index, inheritable=True)
-    os.close(descriptor)
-os.environ["LISTEN_FDS"] = str(len(sources))
-os.environ["LISTEN_FDNAMES"] = ":".join(["govuk-imds.socket"] * len(sources))
-os.environ["LISTEN_PID"] = str(os.getpid() if sys.argv[2] == "self" else os.getppid())
-os.execv(sys.argv[3], sys.argv[3:])
-"""
 
 # Calls inherited_listener and reports as one JSON line; when it gets a socket, it serves one connection from it.
 PROBE = """

@@ -1,4 +1,5 @@
-"""The per-environment token files: private, URL-safe, no trailing newline, kept across restarts, rotated on lock."""
+"""The per-environment token files: private, URL-safe, no trailing newline, kept across restarts, put back by
+``ensure`` when they go missing, new only when asked for."""
 
 from __future__ import annotations
 
@@ -116,6 +117,24 @@ def test_rotate_changes_file_and_memory(paths: RuntimePaths) -> None:
     restarted = TokenStore(paths)
     restarted.ensure("production")
     assert restarted.matches("production", new)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied", "replaced", "newline added"])
+def test_ensure_puts_back_the_file_of_a_token_it_holds_with_the_same_token(paths: RuntimePaths, damage: str) -> None:
+    """`govuk-imds reload` repairs a token file this way: copies of the token (in shells' environments) stay valid."""
+    store = TokenStore(paths)
+    store.ensure("production")
+    path = paths.token_file("production")
+    token = path.read_bytes()
+    if damage == "deleted":
+        path.unlink()
+    else:
+        atomic_write(path, {"emptied": b"", "replaced": new_token(), "newline added": token + b"\n"}[damage])
+    with umask(0):
+        store.ensure("production")
+    assert path.read_bytes() == token
+    assert mode(path) == 0o600
+    assert store.matches("production", token)
 
 
 def test_rotate_without_ensure_creates_the_token(paths: RuntimePaths) -> None:

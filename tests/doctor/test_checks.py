@@ -94,7 +94,6 @@ SHADOWING = [
     "AWS_DEFAULT_PROFILE",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ]
 
 
@@ -116,8 +115,12 @@ def test_each_shadowing_variable_is_a_problem_with_its_unset(name: str) -> None:
     assert exit_status([finding]) == 1
 
 
-@pytest.mark.parametrize("name", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                  "AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+def test_the_token_variable_is_not_a_shadowing_variable_but_the_shell_endpoint_checks_it() -> None:
+    # `env` sets it: clients that read only the variable need it (check_token_variable compares it with the token).
+    assert check_variables({"AWS_CONTAINER_AUTHORIZATION_TOKEN": "A" * 43}) == check_variables({})
+
+
+@pytest.mark.parametrize("name", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"])
 def test_secret_values_are_never_repeated(name: str) -> None:
     [finding] = check_variables({name: "wJalrXUtnFEMI/K7MDENG"})
     assert "wJalrXUtnFEMI" not in json.dumps(finding.to_json())
@@ -146,16 +149,60 @@ def test_leftovers_that_shadow_nothing_alone_are_warnings() -> None:
 
 
 def pointed(settings: Settings, name: str) -> dict[str, str]:
+    """A shell after `eval "$(govuk-imds env NAME)"`; the token file is written when there is none."""
+    token_file = settings.runtime.token_file(name)
+    if not token_file.exists():
+        token_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        token_file.write_bytes(GOOD_TOKEN)
+        token_file.chmod(0o600)
     return {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": settings.endpoint_base + name,
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(settings.runtime.token_file(name)),
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": token_file.read_text(),
     }
 
 
 def test_a_shell_pointed_at_the_environment_is_ok(settings: Settings) -> None:
-    [finding] = check_shell_endpoint(pointed(settings, "production"), settings, "production")
-    assert finding.status is Status.OK
-    assert finding.message == "this shell points AWS tools at production"
+    pointing, variable = check_shell_endpoint(pointed(settings, "production"), settings, "production")
+    assert pointing.status is Status.OK
+    assert pointing.message == "this shell points AWS tools at production"
+    assert variable.status is Status.OK
+    assert variable.message == "$AWS_CONTAINER_AUTHORIZATION_TOKEN holds production's current token"
+
+
+def test_a_shell_without_the_token_variable_fails_the_clients_that_read_only_it(settings: Settings) -> None:
+    environ = pointed(settings, "production")
+    del environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+    _, variable = check_shell_endpoint(environ, settings, "production")
+    assert variable.status is Status.PROBLEM
+    assert variable.check == "token-variable"
+    assert variable.message.startswith("$AWS_CONTAINER_AUTHORIZATION_TOKEN is not set: tools that read only the "
+                                       "variable get a 401 (aws CLI v2 before 2.15.0, ")
+    assert "fromContainerMetadata" in variable.message
+    assert variable.fix == 'eval "$(govuk-imds env production)"'
+    assert exit_status([variable]) == 1
+
+
+@pytest.mark.parametrize("stale", ["B" * 43, "A" * 42, "", "é" * 43])
+def test_a_token_variable_that_is_not_the_current_token_is_a_problem_that_never_shows_it(
+        settings: Settings, stale: str) -> None:
+    environ = {**pointed(settings, "production"), "AWS_CONTAINER_AUTHORIZATION_TOKEN": stale}
+    _, variable = check_shell_endpoint(environ, settings, None)
+    assert variable.status is Status.PROBLEM
+    if stale:
+        assert variable.message.startswith("$AWS_CONTAINER_AUTHORIZATION_TOKEN is not production's current token")
+        assert "Java and the JS SDK v2 read it first" in variable.message
+    assert variable.fix == 'eval "$(govuk-imds env production)"'
+    rendered = json.dumps(variable.to_json())
+    assert GOOD_TOKEN.decode() not in rendered
+    assert not stale or stale not in rendered
+
+
+def test_without_a_readable_token_file_the_variable_is_left_to_the_token_file_check(settings: Settings) -> None:
+    environ = pointed(settings, "production")
+    settings.runtime.token_file("production").unlink()
+    [pointing] = check_shell_endpoint(environ, settings, None)
+    assert pointing.status is Status.OK
 
 
 def test_a_shell_not_pointed_anywhere_is_fine_unless_an_environment_was_asked_about(settings: Settings) -> None:
@@ -338,19 +385,10 @@ def test_a_token_file_others_can_read_is_a_problem_fixed_by_chmod(runtime: Runti
     assert findings[0].fix == f"chmod 600 {path}"
 
 
-@pytest.mark.parametrize(
-    ("running", "unlocked", "fix"),
-    [
-        (False, [], "govuk-imds start"),
-        (True, [], "govuk-imds lock production"),
-        (True, ["production"], "govuk-imds lock production && govuk-imds unlock production"),
-    ],
-)
-def test_a_missing_token_file_names_what_writes_a_new_one(runtime: RuntimePaths, running: bool, unlocked: list[str],
-                                                          fix: str) -> None:
+@pytest.mark.parametrize(("running", "fix"), [(False, "govuk-imds start"), (True, "govuk-imds reload")])
+def test_a_missing_token_file_names_what_writes_it_again(runtime: RuntimePaths, running: bool, fix: str) -> None:
     runtime.token_file("production").unlink()
-    [finding] = check_token_files(runtime, ["production"], uid=os.getuid(), daemon_running=running,
-                                  unlocked=unlocked)
+    [finding] = check_token_files(runtime, ["production"], uid=os.getuid(), daemon_running=running)
     assert finding.status is Status.PROBLEM
     assert finding.message == f"production: no token file at {runtime.token_file('production')}: " \
                               "tools cannot authenticate"
@@ -372,7 +410,7 @@ def test_a_symlinked_token_file_is_a_problem(runtime: RuntimePaths, tmp_path: Pa
     [finding] = check_token_files(runtime, ["production"], uid=os.getuid(), daemon_running=True)
     assert finding.status is Status.PROBLEM
     assert "is not a regular file" in finding.message
-    assert finding.fix == f"rm {path} && govuk-imds lock production"
+    assert finding.fix == f"rm {path} && govuk-imds reload"
 
 
 def test_a_token_file_of_another_user_is_a_problem(runtime: RuntimePaths) -> None:
@@ -518,8 +556,8 @@ def test_credentials_close_to_expiry_are_a_warning() -> None:
     assert finding.status is Status.WARNING
 
 
-@pytest.mark.parametrize(("status", "fix"), [(401, "govuk-imds lock production && govuk-imds unlock production"),
-                                             (403, "govuk-imds lock production && govuk-imds unlock production"),
+@pytest.mark.parametrize(("status", "fix"), [(401, "govuk-imds reload"),
+                                             (403, "govuk-imds reload"),
                                              (423, "govuk-imds unlock production"),
                                              (503, "govuk-imds status")])
 def test_refusals_are_problems(status: int, fix: str) -> None:

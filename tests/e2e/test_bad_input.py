@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 
 import pytest
 
-from tests.support.world import World
-
-
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("govuk-imds: ")
-    return lines[0]
+from tests.support.world import World, one_line
 
 
 def test_unknown_environment(world: World) -> None:

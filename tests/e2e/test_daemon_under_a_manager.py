@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.activation import serving
 from tests.support.world import BIN, World, aws_whoami, require
 
 READY_TIMEOUT = 20.0
@@ -46,22 +47,6 @@ def nothing_more(receiver: socket.socket) -> bool:
     except BlockingIOError:
         return True
     return False
-
-
-@contextlib.contextmanager
-def serving(command: list[str], environment: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def get_status(port: int) -> int:

@@ -313,27 +313,53 @@ def test_a_token_file_with_the_wrong_mode(world: World) -> None:
 def test_a_missing_token_file_and_its_fix(world: World) -> None:
     world.start()
     path = world.token_file("staging")
+    token = path.read_bytes()
     path.unlink()
     result = doctor(world, "staging")
     assert result.returncode == 1
     assert (
-        f"FAIL staging: no token file at {path}: tools cannot authenticate; fix: govuk-imds lock staging"
+        f"FAIL staging: no token file at {path}: tools cannot authenticate; fix: govuk-imds reload"
     ) in result.stdout.splitlines()
-    assert world.cli("lock", "staging").returncode == 0  # the fix, as printed
+    assert world.cli("reload").returncode == 0  # the fix, as printed
     again = doctor(world, "staging")
     assert "ok   token files for staging are present and private (0600)" in again.stdout.splitlines()
+    assert path.read_bytes() == token  # the same token: shells holding it in the variable keep working
 
 
 def test_a_token_file_the_endpoint_does_not_accept(world: World) -> None:
     unlocked(world, "production")
+    environment = pointed(world, "production")
     world.token_file("production").write_text("B" * 43)  # a token of the right shape, but not the daemon's
-    result = doctor(world, "production", env=pointed(world, "production"))
+    result = doctor(world, "production", env=environment)
+    assert result.returncode == 1
+    [variable, line] = failing(result)[:-1]
+    assert variable.startswith("FAIL $AWS_CONTAINER_AUTHORIZATION_TOKEN is not production's current token")
+    assert line.startswith("FAIL production: the endpoint refused the token file's token (wrong token for 'production'")
+    assert line.endswith("; fix: govuk-imds reload")
+    assert world.cli("reload").returncode == 0
+    assert doctor(world, "production", env=environment).returncode == 0
+
+
+def test_a_shell_whose_token_variable_a_variable_only_client_would_send_in_vain(world: World) -> None:
+    unlocked(world, "production")
+    before = pointed(world, "production")
+    environment = dict(before)
+    del environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"]  # a shell from before `env` set it
+    result = doctor(world, "production", env=environment)
     assert result.returncode == 1
     [line] = failing(result)[:-1]
-    assert line.startswith("FAIL production: the endpoint refused the token file's token (wrong token for 'production'")
-    assert line.endswith("; fix: govuk-imds lock production && govuk-imds unlock production")
-    assert world.cli("lock", "production").returncode == 0
+    assert line.startswith("FAIL $AWS_CONTAINER_AUTHORIZATION_TOKEN is not set: tools that read only the variable "
+                           "get a 401 (aws CLI v2 before 2.15.0, ")
+    assert line.endswith('; fix: eval "$(govuk-imds env production)"')
+
+    assert world.cli("lock", "production", "--new-tokens").returncode == 0  # the variable is now an old token
     assert world.unlock("production").returncode == 0
+    result = doctor(world, "production", env=before)
+    assert result.returncode == 1
+    [line] = failing(result)[:-1]
+    assert line.startswith("FAIL $AWS_CONTAINER_AUTHORIZATION_TOKEN is not production's current token")
+    assert before["AWS_CONTAINER_AUTHORIZATION_TOKEN"] not in result.stdout + result.stderr
+    assert world.token("production") not in result.stdout + result.stderr
     assert doctor(world, "production", env=pointed(world, "production")).returncode == 0
 
 

@@ -114,7 +114,6 @@ def test_two_authorization_headers_are_refused(served: World) -> None:
     [
         (b"evil.example:{port}", b"", "/v1/credentials/production", 403),  # DNS rebinding
         (b"localhost:{port}", b"", "/v1/credentials/production", 403),
-        (b"127.0.0.1", b"", "/v1/credentials/production", 403),
         # aiohttp's own parser refuses a second Host (a plain-text 400) before our checks run.
         (b"127.0.0.1:{port}", b"Host: evil.example\r\n", "/v1/credentials/production", 400),
         (b"127.0.0.1:{port}", b"", "http://evil.example/v1/credentials/production", 400),
@@ -128,6 +127,52 @@ def test_browser_and_rebinding_requests_are_refused_before_the_token_is_looked_a
     assert b"AccessKeyId" not in body
     if b"Host: evil" not in extra:
         assert headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"127.0.0.1:{port}",
+        b"127.0.0.1",  # as the AWS Common Runtime sends it: no port (see test_security.py for why that is safe)
+    ],
+)
+def test_host_naming_our_address_with_or_without_our_port_is_served(served: World, host: bytes) -> None:
+    status, _, body = get(served, "/v1/credentials/production", token=token(served, "production"),
+                          host=host.replace(b"{port}", str(served.port).encode()))
+    assert status == 200
+    assert json.loads(body)["AccessKeyId"]
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "status"),
+    [
+        (b"127.0.0.1:{other}", b"", 403),
+        (b"127.0.0.1:", b"", 403),
+        (b"127.0.0.1:0{port}", b"", 403),
+        (b"127.0.0.1.", b"", 403),
+        (b"127.1:{port}", b"", 403),
+        (b"localhost", b"", 403),
+        (b"localhost:{port}", b"", 403),
+        (b"LOCALHOST:{port}", b"", 403),
+        (b"[::1]:{port}", b"", 403),
+        (b"[::1]", b"", 403),
+        (b"evil.example", b"", 403),
+        (b"evil.example:{port}", b"", 403),
+        (b"", b"", 403),
+        (b"127.0.0.1", b"Host: 127.0.0.1\r\n", 400),  # duplicates, even of accepted values
+        (b"127.0.0.1", b"Host: 127.0.0.1:{port}\r\n", 400),
+        (b"127.0.0.1:{port}", b"Host: 127.0.0.1\r\n", 400),
+    ],
+)
+def test_any_other_host_or_more_than_one_is_refused_before_the_token_is_looked_at(
+        served: World, host: bytes, extra: bytes, status: int) -> None:
+    def filled(value: bytes) -> bytes:
+        return value.replace(b"{port}", str(served.port).encode()).replace(b"{other}", str(served.port + 1).encode())
+
+    answer_status, _, body = get(served, "/v1/credentials/production", token=token(served, "production"),
+                                 host=filled(host), extra=filled(extra))
+    assert answer_status == status
+    assert b"AccessKeyId" not in body
 
 
 # Written out by hand, never generated from the list under test: each line is a header a browser or a proxy sends

@@ -16,13 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon.test_activation import LAUNCHER
+from tests.support.activation import activated
 from tests.support.other_user import OtherUser, another_user, squat, what_it_received
 from tests.support.world import BIN, World, aws_whoami, require, wait_for
 
@@ -101,17 +100,10 @@ def held_socket(port: int) -> socket.socket:
 @contextlib.contextmanager
 def served_from(world: World, listener: socket.socket, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`govuk-imds serve` given ``listener`` the way systemd passes it (descriptor 3, LISTEN_FDS, LISTEN_PID)."""
-    command = [sys.executable, "-c", LAUNCHER, str(listener.fileno()), "self", str(BIN / "govuk-imds"), "serve"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, env=world.environment, pass_fds=(listener.fileno(),),
-                                   stdin=subprocess.DEVNULL, stdout=output, stderr=output)
-    try:
+    with activated(listener.fileno(), [str(BIN / "govuk-imds"), "serve"], world.environment, log) as process:
         wait_for(lambda: world.cli("status").returncode == 0 or process.poll() is not None, 20, "the daemon")
         assert process.poll() is None, log.read_text()
         yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(15)
 
 
 def test_tokens_are_kept_only_on_the_very_socket_the_previous_daemon_served_on(world: World, tmp_path: Path) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -29,20 +33,81 @@ def files_containing(roots: list[Path], needles: list[bytes], since: float) -> l
     return found
 
 
-def test_lock_rotates_the_token_and_a_client_re_reading_the_file_keeps_working(world: World) -> None:
+def status_with(world: World, token: str, user_agent: str | None = None) -> int:
+    """One GET for production with ``token``, as a client would send it; the answer's status."""
+    agent = f"User-Agent: {user_agent}\r\n" if user_agent else ""
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as connection:
+        connection.sendall(f"GET /v1/credentials/production HTTP/1.1\r\nHost: 127.0.0.1:{world.port}\r\n"
+                           f"Authorization: {token}\r\n{agent}Connection: close\r\n\r\n".encode())
+        return int(connection.recv(100).split(b" ", 2)[1])
+
+
+def test_a_lock_keeps_the_token_so_a_request_racing_it_is_told_locked_never_wrong_token(world: World) -> None:
     world.add_key()
     world.start()
     assert world.unlock("production").returncode == 0
-    before = world.token("production")
+    token = world.token("production")
+    statuses: list[int] = []
+    locked = threading.Event()
+    done = threading.Event()
+
+    def ask() -> None:  # back to back, before, during and after the lock; bounded
+        for _ in range(20_000):
+            statuses.append(status_with(world, token))
+            if locked.is_set() and statuses[-1] == 423 and statuses.count(423) >= 20:
+                break
+        done.set()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    wait_for(lambda: 200 in statuses, 10, "a first answer")
     assert world.cli("lock", "production").returncode == 0
-    after = world.token("production")
-    assert after != before
+    locked.set()
+    asker.join(60)
+    assert done.is_set()
+    assert set(statuses) == {200, 423}  # never a 401 or 403 "wrong token"
+    first_locked = statuses.index(423)
+    assert set(statuses[first_locked:]) == {423}
+    assert world.token("production") == token
+
     assert world.unlock("production").returncode == 0
-    assert aws_whoami(world, "production").returncode == 0  # the CLI reads the new token from the same file
-    with socket.create_connection(("127.0.0.1", world.port)) as connection:
-        connection.sendall(f"GET /v1/credentials/production HTTP/1.1\r\nHost: 127.0.0.1:{world.port}\r\n"
-                           f"Authorization: {before}\r\nConnection: close\r\n\r\n".encode())
-        assert connection.recv(100).startswith(b"HTTP/1.1 403")
+    assert status_with(world, token) == 200  # the same token: shells that hold it work again
+    assert aws_whoami(world, "production").returncode == 0
+
+
+def test_lock_with_new_tokens_makes_every_copy_of_the_old_token_worthless(world: World) -> None:
+    world.add_key()
+    world.start()
+    assert world.unlock("production", "staging").returncode == 0
+    old = {name: world.token(name) for name in ("production", "staging")}
+    locked = world.cli("lock", "--all", "--new-tokens")
+    assert locked.returncode == 0, locked.stderr
+    assert "run it again" in locked.stdout
+    assert all(world.token(name) != token for name, token in old.items())
+    assert world.unlock("production").returncode == 0
+    assert status_with(world, old["production"]) == 403
+    assert status_with(world, world.token("production")) == 200
+
+
+def test_status_names_the_client_last_refused_because_the_environment_was_locked(world: World) -> None:
+    world.start()  # production is locked
+    assert status_with(world, "not-the-token", "curl/8.0") == 403  # no token, no record
+    assert status_with(world, world.token("production"), "aws-sdk-cpp/1.11.900 \u00e9\u00e9 ua/2.0" + "x" * 300) == 423
+    status = world.cli("status")
+    assert status.returncode == 0, status.stderr
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("production: ")]
+    # Printable ASCII only (a User-Agent is anyone's to write, and status prints it on a terminal), cut short.
+    shown = re.fullmatch(r"production: locked, and refused (aws-sdk-cpp/1\.11\.900 \?\? ua/2\.0x+) at "
+                         r"\d\d:\d\d:\d\d; run `govuk-imds unlock production`", line)
+    assert shown is not None, line
+    assert len(shown.group(1)) == 120
+    rows = status_rows(world)
+    refused = rows["production"]["refused_while_locked"]
+    assert isinstance(refused, dict)
+    assert refused["client"].startswith("aws-sdk-cpp/1.11.900 ")
+    assert rows["staging"]["refused_while_locked"] is None
+    assert status_with(world, world.token("production")) == 423  # no User-Agent at all
+    assert "locked, and refused a client that sent no User-Agent at " in world.cli("status").stdout
 
 
 def test_refuses_to_start_with_a_runtime_dir_open_to_others(world: World) -> None:
@@ -226,3 +291,112 @@ def test_the_daemon_never_reads_the_long_term_key(world: World) -> None:
     assert world.secret.encode() not in environ
     assert world.key_id not in world.log()
     assert BIN.exists()
+
+
+# -- why a bare `Host: 127.0.0.1` admits no web page ------------------------------------------------------------------
+
+BROWSER_PAGE = b"""<!doctype html><script>
+(async () => {
+  const report = {};
+  // A page may try to set Host itself, with fetch and with XMLHttpRequest.
+  try { await fetch("/fetch", {headers: {"Host": "127.0.0.1"}}); report.fetch = "sent"; }
+  catch (error) { report.fetch = String(error); }
+  try {
+    const request = new XMLHttpRequest();
+    request.open("GET", "/xhr", false);
+    request.setRequestHeader("Host", "127.0.0.1");
+    request.send();
+    report.xhr = "sent";
+  } catch (error) { report.xhr = String(error); }
+  // The browser's own URL parser: the ports whose URL has no port in its host (so Host would be bare).
+  report.bare = [];
+  for (let port = 1; port < 65536; port++) {
+    if (!new URL(`http://127.0.0.1:${port}/`).host.includes(":")) report.bare.push(port);
+  }
+  await fetch("/report", {method: "POST", body: JSON.stringify(report)});
+})();
+</script>"""
+
+
+class Recorder:
+    """A loopback HTTP server that serves BROWSER_PAGE and records each request's path, Host headers and body."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.requests: list[tuple[str, list[bytes], bytes]] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        with contextlib.suppress(OSError):  # closed at the end of the test
+            while True:
+                connection, _ = self.listener.accept()
+                # A thread each: a browser opens connections ahead of need and may send nothing on them.
+                threading.Thread(target=self.answer, args=(connection,), daemon=True).start()
+
+    def answer(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(30)
+            self.record(connection)
+
+    def record(self, connection: socket.socket) -> None:
+        received = b""
+        while b"\r\n\r\n" not in received and (chunk := connection.recv(65536)):
+            received += chunk
+        if not received:
+            return  # a connection opened ahead of need, then closed
+        head, _, body = received.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = [line.partition(b":") for line in lines[1:]]
+        length = next((int(value) for name, _, value in headers if name.lower() == b"content-length"), 0)
+        while len(body) < length and (chunk := connection.recv(65536)):
+            body += chunk
+        self.requests.append((lines[0].split(b" ")[1].decode(), [value.strip() for name, _, value in headers
+                                                                  if name.lower() == b"host"], body))
+        page = BROWSER_PAGE if lines[0].startswith(b"GET /page ") else b""
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+                           b"Content-Length: " + str(len(page)).encode() + b"\r\n\r\n" + page)
+
+    def report(self) -> dict[str, object] | None:
+        return next((json.loads(body) for path, _, body in self.requests if path == "/report"), None)
+
+
+def test_a_browser_never_sends_a_bare_host_to_our_port_so_accepting_one_admits_no_web_page(
+        world: World, tmp_path: Path) -> None:
+    """The endpoint accepts ``Host: 127.0.0.1`` (the AWS CRT's) besides ``127.0.0.1:<port>``. A real browser, on a
+    page reached through a name that resolves to loopback (what DNS rebinding achieves), shows why that admits no web
+    page: it writes Host from the URL, with the port unless the port is 80, and ignores a script that sets Host."""
+    browser = shutil.which("chromium")
+    require(browser is not None, "Chromium, a real browser (Debian package chromium)")
+    assert browser is not None
+    world.start()
+    recorder = Recorder()
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--password-store=basic",
+               f"--user-data-dir={tmp_path / 'browser'}", "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+               f"http://rebind.test:{recorder.port}/page"]
+    # Its own HOME and no session bus: nothing of the test's keyring or D-Bus for the browser to wait on.
+    with subprocess.Popen(command, env={"PATH": world.environment["PATH"], "HOME": str(tmp_path)},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as chromium:
+        try:
+            wait_for(lambda: recorder.report() is not None, 60, "the page's report")
+        finally:
+            chromium.terminate()
+            chromium.wait(15)
+            recorder.listener.close()
+
+    report = recorder.report()
+    assert report == {"fetch": "sent", "xhr": "sent", "bare": [80]}
+    hosts = {host for path, found, _ in recorder.requests if path in ("/page", "/fetch", "/xhr") for host in found}
+    assert hosts == {f"rebind.test:{recorder.port}".encode()}  # one Host each, with the port: never 127.0.0.1
+    # The Host such a page sends, and the browser's only bare form, to our port: both refused.
+    assert status_of_host(world, f"rebind.test:{world.port}".encode()) == 403
+    assert world.port != 80  # so the only Host a browser writes without a port cannot be for this endpoint
+    assert status_of_host(world, b"127.0.0.1") == 423  # what the CRT sends gets past the Host check
+
+
+def status_of_host(world: World, host: bytes) -> int:
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as connection:
+        connection.sendall(b"GET /v1/credentials/production HTTP/1.1\r\nHost: " + host + b"\r\nAuthorization: "
+                           + world.token_file("production").read_bytes() + b"\r\nConnection: close\r\n\r\n")
+        return int(connection.recv(100).split(b" ", 2)[1])

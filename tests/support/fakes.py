@@ -17,6 +17,7 @@ from govuk_imds.core.environment import EnvironmentSpec
 from .clock import FakeClock
 
 if TYPE_CHECKING:
+    from govuk_imds.daemon.console import ConsoleIssuer
     from govuk_imds.daemon.service import CredentialIssuer
 
 class ScriptedIssuer:
@@ -36,6 +37,9 @@ class ScriptedIssuer:
         self.sessions: list[TemporaryCredentials] = []
         #: Every credential this issuer has handed out, in order.
         self.issued: list[RoleCredentials] = []
+        #: Environment names of the console's AssumeRole calls, and how long their credentials last.
+        self.console_calls: list[str] = []
+        self.console_duration = timedelta(hours=1)
         self._failures: dict[str | None, Exception] = {}
         self._gate: asyncio.Event | None = None
         self._waiting = 0
@@ -55,8 +59,21 @@ class ScriptedIssuer:
         failure = self._failures.get(spec.name, self._failures.get(None))
         if failure is not None:
             raise failure
+        return self._issue(spec, self._duration or timedelta(seconds=spec.role_duration_seconds))
+
+    # -- the ConsoleIssuer protocol -------------------------------------------------------------------------------
+
+    async def assume_role_for_console(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
+        """AssumeRole without DurationSeconds: ``console_duration`` (STS's default hour unless a test changes it)."""
+        self.console_calls.append(spec.name)
+        self.sessions.append(session)
+        failure = self._failures.get(spec.name, self._failures.get(None))
+        if failure is not None:
+            raise failure
+        return self._issue(spec, self.console_duration)
+
+    def _issue(self, spec: EnvironmentSpec, duration: timedelta) -> RoleCredentials:
         serial = len(self.issued) + 1
-        duration = self._duration or timedelta(seconds=spec.role_duration_seconds)
         credentials = RoleCredentials(
             access_key_id=f"ASIA{serial:016d}",
             secret_access_key=f"{spec.name}-secret-{serial}".ljust(40, "x")[:40],
@@ -113,3 +130,6 @@ if TYPE_CHECKING:
 
     def _is_a_credential_issuer(issuer: ScriptedIssuer) -> CredentialIssuer:
         return issuer  # mypy fails here if ScriptedIssuer drifts from the protocol
+
+    def _is_a_console_issuer(issuer: ScriptedIssuer) -> ConsoleIssuer:
+        return issuer

@@ -53,6 +53,14 @@ Liberties taken (differences from AWS)
   that succeeded is refused for the rest of the time it would be valid. A
   failed attempt does not use up the code.
 
+Ledger
+------
+Every GetSessionToken and AssumeRole the proxy answers with 200 is written down as an :class:`IssuedCredential`:
+the credentials exactly as the client saw them (after canary substitution and ``role_lifetime``), whether
+``DurationSeconds`` was sent, and what signed the request (a long-term key, or credentials the proxy issued
+earlier). moto cannot judge credentials (it answers for unknown keys and wrong secrets alike), so the federation
+emulator asks this ledger instead: :meth:`StsProxy.find_issued`.
+
 Canaries
 --------
 With ``proxy.canary = "CANARY"``, the AccessKeyId, SecretAccessKey and
@@ -78,6 +86,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +104,7 @@ __all__ = [
     "MSG_UNKNOWN_SERIAL",
     "STS_NAMESPACE",
     "FaultKind",
+    "IssuedCredential",
     "MotoServer",
     "MotoServerNotFoundError",
     "ProxyCall",
@@ -324,7 +334,27 @@ class ProxyCall(NamedTuple):
     action: str  # "" if none could be found
     time: float  # time.time() on arrival
     host: str  # the Host header the client sent
-    access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary)
+    access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary); "" when unsigned
+    user_agent: str = ""  # which client sent it, when several share the proxy
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """One set of credentials the proxy handed out, as the client saw them."""
+
+    action: str  # "GetSessionToken" or "AssumeRole"
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+    arn: str  # the AssumedRoleUser's ARN; "" for GetSessionToken
+    duration_seconds: int | None  # DurationSeconds as the request sent it; None when it was left out
+    signed_by: str  # "long-term", or the action that issued the credentials that signed the request
+
+    @property
+    def role_chained(self) -> bool:
+        """Assumed with temporary credentials (AWS treats an MFA session's AssumeRole as role chaining too)."""
+        return self.action == "AssumeRole" and self.signed_by != "long-term"
 
 
 @dataclass
@@ -451,12 +481,16 @@ class StsProxy:
         #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
         #: so a test can watch several rotations in seconds.
         self.role_lifetime: float | None = None
+        #: When set, a request with no SigV4 signature is refused with 403 AccessDenied, as real AWS refuses it
+        #: (moto serves anonymous requests, which hides clients that quietly fall back to unsigned ones).
+        self.refuse_unsigned = False
         self._lock = threading.Lock()
         self._calls: list[ProxyCall] = []
         self._faults: list[_Fault] = []
         self._devices: dict[str, _Device] = {}
         self._canary_to_real: dict[str, str] = {}
         self._canary_counter = itertools.count(1)
+        self._issued: list[IssuedCredential] = []
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server = _ProxyServer(self)
@@ -551,6 +585,29 @@ class StsProxy:
         with self._lock:
             return sum(1 for call in self._calls if call.action == action)
 
+    @property
+    def issued(self) -> list[IssuedCredential]:
+        """Every credential handed out so far, oldest first."""
+        with self._lock:
+            return list(self._issued)
+
+    def find_issued(
+        self, access_key_id: str, secret_access_key: str | None = None, session_token: str | None = None
+    ) -> IssuedCredential | None:
+        """The latest credential issued with this key id (and secret and token, when given); None if none was.
+
+        Several may share a key id: moto gives every GetSessionToken the same one.
+        """
+        with self._lock:
+            for issued in reversed(self._issued):
+                if (
+                    issued.access_key_id == access_key_id
+                    and secret_access_key in (None, issued.secret_access_key)
+                    and session_token in (None, issued.session_token)
+                ):
+                    return issued
+        return None
+
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
@@ -602,14 +659,17 @@ class StsProxy:
             if match
             else params.get("X-Amz-Credential", "").split("/")[0]
         )
+        sent_token = _header(headers, "X-Amz-Security-Token")
         with self._lock:
             self._calls.append(
-                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key)
+                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key, _header(headers, "User-Agent"))
             )
             fault = self._take_fault(action)
             headers = [(name, self._uncanary(name, value)) for name, value in headers]
             access_key_id = self._canary_to_real.get(sent_key, sent_key)
 
+        if self.refuse_unsigned and not sent_key:
+            return _error_reply(403, "AccessDenied", "Access Denied")
         if fault is not None:
             if fault.kind != "slow":
                 return _fault_reply(fault, action)
@@ -628,7 +688,33 @@ class StsProxy:
             expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.role_lifetime))
             reply.body = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>" + expires.encode()
                                 + b"</Expiration>", reply.body)
+        if action in _MFA_ACTIONS and reply.status == 200:
+            self._record_issued(action, params, sent_key, sent_token, reply.body)
         return reply
+
+    def _record_issued(
+        self, action: str, params: dict[str, str], sent_key: str, sent_token: str, body: bytes
+    ) -> None:
+        text = body.decode("utf-8", "replace")
+
+        def tag(name: str) -> str:
+            found = re.search(f"<{name}>(.*?)</{name}>", text, re.DOTALL)
+            return found.group(1).strip() if found else ""
+
+        signer = self.find_issued(sent_key, session_token=sent_token) if sent_token else None
+        duration = params.get("DurationSeconds")
+        issued = IssuedCredential(
+            action=action,
+            access_key_id=tag("AccessKeyId"),
+            secret_access_key=tag("SecretAccessKey"),
+            session_token=tag("SessionToken"),
+            expiration=datetime.fromisoformat(tag("Expiration").replace("Z", "+00:00")),
+            arn=tag("Arn"),
+            duration_seconds=int(duration) if duration else None,
+            signed_by=signer.action if signer is not None else "long-term",
+        )
+        with self._lock:
+            self._issued.append(issued)
 
     def _take_fault(self, action: str) -> _Fault | None:
         for fault in self._faults:

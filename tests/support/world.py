@@ -183,6 +183,7 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     finally:
         sts.clear_faults()
         sts.role_lifetime = None
+        sts.refuse_unsigned = False
         sts.canary = None
         pid = state.daemon_pid()
         state.cli("stop", timeout=15)
@@ -196,6 +197,16 @@ def status_rows(world: World) -> dict[str, dict[str, object]]:
     answer = world.cli("status", "--json")
     assert answer.returncode == 0, answer.stderr
     return {row["environment"]: row for row in json.loads(answer.stdout)["environments"]}
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command printed (it failed, and said so in one line, without a traceback)."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("govuk-imds: ")
+    return lines[0]
 
 
 def wait_for(condition: object, timeout: float, what: str) -> None:

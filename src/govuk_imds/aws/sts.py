@@ -75,13 +75,24 @@ class Sts:
         )
 
     def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
+        """The role credentials the daemon serves, for the environment's configured duration."""
+        return self._assume_role(session, spec, {"DurationSeconds": spec.role_duration_seconds})
+
+    def assume_role_for_console(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
+        """Role credentials for one console sign-in: AssumeRole *without* ``DurationSeconds``.
+
+        AWS's federation endpoint refuses role credentials that were assumed with ``DurationSeconds`` by anything but
+        an IAM user's long-term key, and ours are assumed with an MFA session. Without it STS gives the default
+        hour, which is also the most it allows a role assumed with session credentials.
+        """
+        return self._assume_role(session, spec, {})
+
+    def _assume_role(
+        self, session: TemporaryCredentials, spec: EnvironmentSpec, duration: dict[str, int]
+    ) -> RoleCredentials:
         client = self._client(spec.region, session)
         try:
-            answer = client.assume_role(
-                RoleArn=spec.role_arn,
-                RoleSessionName=spec.role_session_name,
-                DurationSeconds=spec.role_duration_seconds,
-            )
+            answer = client.assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.role_session_name, **duration)
         except ClientError as exc:
             if is_transient(exc):
                 raise StsUnavailable(f"AssumeRole failed ({describe(exc)})") from exc
@@ -109,10 +120,14 @@ class Sts:
 
 
 class StsIssuer:
-    """The daemon's ``CredentialIssuer``: AssumeRole in a worker thread so the event loop never blocks."""
+    """The daemon's ``CredentialIssuer`` (and ``ConsoleIssuer``): AssumeRole in a worker thread, so the event loop
+    never blocks."""
 
     def __init__(self, sts: Sts) -> None:
         self._sts = sts
 
     async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
         return await asyncio.to_thread(self._sts.assume_role, session, spec)
+
+    async def assume_role_for_console(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials:
+        return await asyncio.to_thread(self._sts.assume_role_for_console, session, spec)

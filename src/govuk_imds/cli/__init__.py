@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from ..config.settings import load_settings
 from ..errors import GovukImdsError
-from . import autostart, daemon, doctor, keys, sessions, shell
+from . import autostart, console, daemon, doctor, keys, sessions, shell
 from ._common import Handler
 
-GROUPS = (daemon, sessions, shell, keys, doctor, autostart)
+GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

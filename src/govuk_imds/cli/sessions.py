@@ -39,6 +39,11 @@ def add_commands(command: AddCommand) -> None:
     lock = command("lock", cmd_lock, "forget environments' sessions and credentials now")
     lock.add_argument("environments", nargs="*", metavar="ENVIRONMENT")
     lock.add_argument("--all", action="store_true", help="lock every environment")
+    lock.add_argument(
+        "--new-tokens",
+        action="store_true",
+        help="also give them new endpoint tokens (copies of the old ones, e.g. in a shell's environment, stop working)",
+    )
     status = command("status", cmd_status, "show each environment's state")
     status.add_argument("--json", action="store_true")
 
@@ -150,15 +155,18 @@ def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.all == bool(arguments.environments):
         raise InvalidInput("name the environments to lock, or use --all")
     socket_path = settings.runtime.control_socket
+    new_tokens = bool(arguments.new_tokens)
     if arguments.all:
-        answer = control.request(socket_path, {"op": "lock", "all": True}, timeout=10)
+        answer = control.request(socket_path, {"op": "lock", "all": True, "new_tokens": new_tokens}, timeout=10)
         locked = answer["locked"]
         print(f"locked: {', '.join(locked)}" if locked else "nothing was unlocked")
-        return 0
-    environments = load_environments(settings, only=arguments.environments)
-    names = [environments.canonical(name) for name in arguments.environments]
-    control.request(socket_path, {"op": "lock", "environments": names}, timeout=10)
-    print(f"locked: {', '.join(names)}")
+    else:
+        environments = load_environments(settings, only=arguments.environments)
+        names = [environments.canonical(name) for name in arguments.environments]
+        control.request(socket_path, {"op": "lock", "environments": names, "new_tokens": new_tokens}, timeout=10)
+        print(f"locked: {', '.join(names)}")
+    if new_tokens:
+        print('new tokens written; shells that ran `eval "$(govuk-imds env ENV)"` before must run it again')
     return 0
 
 
@@ -205,4 +213,11 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
             )
         if row["problem"] and row["state"] != "locked":
             print(f"{row['environment']}: {row['problem']}")
+        refusal = row.get("refused_while_locked")
+        if refusal and row["state"] == "locked":
+            client = refusal["client"] or "a client that sent no User-Agent"
+            print(
+                f"{row['environment']}: locked, and refused {client} at {local_time(refusal['at'])}; "
+                f"run `govuk-imds unlock {row['environment']}`"
+            )
     return 0

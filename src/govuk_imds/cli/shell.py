@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from ..config.aws_config import load_environments
 from ..config.settings import Settings
@@ -19,6 +20,7 @@ from ..errors import (
     CredentialProcessRefused,
     DaemonError,
     DaemonNotRunning,
+    GovukImdsError,
     InvalidInput,
     UnknownEnvironmentToken,
 )
@@ -44,18 +46,41 @@ def add_commands(command: AddCommand) -> None:
 
 
 def _variables(settings: Settings, name: str) -> dict[str, str]:
+    """The variables for `env` and `exec`, with a line on stderr for anything that will stop tools using them."""
+    from ..config.files import runtime_dir_ready
+
     spec = load_environments(settings, only=[name]).resolve(name)
+    runtime_dir_ready(settings.runtime.root)  # a token path inside someone else's directory is never handed out
+    token_file = settings.runtime.token_file(spec.name)
+    running = settings.runtime.control_socket.exists()
+    token = _token(token_file, spec.name, running=running)
+    if not running:
+        again = "" if token else ", then this command again (tools that read only the token variable need it)"
+        print(f"govuk-imds: the daemon is not running; run `govuk-imds start`{again}", file=sys.stderr)
     return shellenv.endpoint_variables(
-        settings.endpoint_base + spec.name, str(settings.runtime.token_file(spec.name)), spec.region, spec.name
+        settings.endpoint_base + spec.name, str(token_file), spec.region, spec.name, token
     )
 
 
-def _warn_if_not_running(settings: Settings) -> None:
-    """Also checks the runtime dir: a token file path inside someone else's directory is never handed out."""
-    from ..config.files import runtime_dir_ready
+def _token(path: Path, name: str, *, running: bool) -> str | None:
+    """The token for ``AWS_CONTAINER_AUTHORIZATION_TOKEN``: the file's, read as safely as the daemon reads it. When
+    there is none to use, say why on stderr (the daemon writes the file at start and puts it back at reload)."""
+    from ..config.files import read_private
+    from ..core.shapes import TOKEN
 
-    if not runtime_dir_ready(settings.runtime.root) or not settings.runtime.control_socket.exists():
-        print("govuk-imds: the daemon is not running; run `govuk-imds start`", file=sys.stderr)
+    try:
+        token = read_private(path)
+    except FileNotFoundError:
+        token = b""
+    except GovukImdsError as exc:  # a symlink, someone else's file, one others can read
+        print(f"govuk-imds: warning: {exc}; see `govuk-imds doctor {name}`", file=sys.stderr)
+        return None
+    if TOKEN.fullmatch(token):
+        return token.decode("ascii")
+    if running:
+        print(f"govuk-imds: warning: {path} holds no token; run `govuk-imds reload`, then this command again",
+              file=sys.stderr)
+    return None
 
 
 def _warn_about_shadowing_files(settings: Settings) -> None:
@@ -74,7 +99,6 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
 
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
     variables = _variables(settings, arguments.environment)
-    _warn_if_not_running(settings)
     _warn_about_shadowing_files(settings)
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
@@ -88,7 +112,6 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
     if not argv:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
     variables = _variables(settings, arguments.environment)
-    _warn_if_not_running(settings)
     _warn_about_shadowing_files(settings)
     environment = shellenv.apply(os.environ, variables)
     sys.stdout.flush()

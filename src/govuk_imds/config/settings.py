@@ -62,6 +62,7 @@ class Settings:
     sts_endpoint_url: str | None = None
     sts_region: str | None = None
     iam_endpoint_url: str | None = None
+    signin_endpoint_url: str | None = None
     keyring_backend: str | None = None
     log_level: str = "INFO"
 
@@ -83,6 +84,7 @@ _TOP_KEYS = {
     "environments",
     "sts",
     "iam",
+    "signin",
 }
 
 
@@ -131,6 +133,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
 
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
+    signin = _table(document, "signin", {"endpoint_url"}, path)
     if environ.get("GOVUK_IMDS_LOG_LEVEL"):
         level, level_source = environ["GOVUK_IMDS_LOG_LEVEL"], "$GOVUK_IMDS_LOG_LEVEL"
     else:
@@ -150,6 +153,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         sts_endpoint_url=_optional_str(sts, "endpoint_url", path, "sts"),
         sts_region=_optional_str(sts, "region", path, "sts"),
         iam_endpoint_url=_optional_str(iam, "endpoint_url", path, "iam"),
+        signin_endpoint_url=_optional_str(signin, "endpoint_url", path, "signin"),
         keyring_backend=_typed(document, "keyring_backend", str, path, None),
         log_level=level.upper(),
     )

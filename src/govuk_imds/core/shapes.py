@@ -15,8 +15,8 @@ PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}")
 ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
-#: An AWS region as botocore accepts one (a DNS label: it becomes part of the endpoint's host name).
-REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+#: An AWS region's name (``eu-west-1``, ``us-gov-west-1``): a host name label of the console's address.
+REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 #: What an MFA device shows.
 MFA_CODE = re.compile(r"\d{6}")
 #: A bearer token for the endpoint: URL-safe base64 (``secrets.token_urlsafe(32)`` gives 43 characters), never a

@@ -1,7 +1,9 @@
 """What `govuk-imds env` prints and `govuk-imds exec` applies: point tools at the endpoint, clear what shadows it.
 
 Every AWS SDK looks at these variables before the container provider; if any is set, our endpoint is never asked.
-Pure functions only: rendering for sh/bash/zsh, fish and JSON.
+The token goes in both ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` and ``AWS_CONTAINER_AUTHORIZATION_TOKEN``: some
+clients read only one of the two (docs/design.md, "Tokens"). Pure functions only: rendering for sh/bash/zsh, fish
+and JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import json
 import shlex
 from collections.abc import Mapping
 
+#: The token itself, for clients that never read the file (older aws CLI v2, Go SDK v1, minio-go, JS
+#: ``fromContainerMetadata``); Java and the JS SDK v2 prefer it to the file when both are set.
+TOKEN_VARIABLE = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  # noqa: S105 - a name, not a secret
 SHADOWING_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -19,19 +24,24 @@ SHADOWING_VARIABLES = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    TOKEN_VARIABLE,  # ours when `env` can read the token; never one left from elsewhere
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
 )
 
 
-def endpoint_variables(endpoint_url: str, token_file: str, region: str | None, environment: str) -> dict[str, str]:
+def endpoint_variables(
+    endpoint_url: str, token_file: str, region: str | None, environment: str, token: str | None = None
+) -> dict[str, str]:
+    """The variables to set; ``token`` is the token file's content, when there is one to read."""
     variables = {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint_url,
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": token_file,
         "GOVUK_IMDS_ENVIRONMENT": environment,
     }
+    if token:
+        variables[TOKEN_VARIABLE] = token
     if region:
         variables["AWS_REGION"] = region
         variables["AWS_DEFAULT_REGION"] = region
@@ -39,13 +49,14 @@ def endpoint_variables(endpoint_url: str, token_file: str, region: str | None, e
 
 
 def render(variables: Mapping[str, str], shell: str) -> str:
+    cleared = [name for name in SHADOWING_VARIABLES if name not in variables]
     if shell == "json":
-        return json.dumps({"set": dict(variables), "unset": list(SHADOWING_VARIABLES)}, indent=2)
+        return json.dumps({"set": dict(variables), "unset": cleared}, indent=2)
     if shell == "fish":
-        lines = [f"set -e {name};" for name in SHADOWING_VARIABLES]
+        lines = [f"set -e {name};" for name in cleared]
         lines += [f"set -gx {name} {fish_quote(value)};" for name, value in variables.items()]
         return "\n".join(lines)
-    lines = [f"unset {' '.join(SHADOWING_VARIABLES)};"]
+    lines = [f"unset {' '.join(cleared)};"]
     lines += [f"export {name}={shlex.quote(value)};" for name, value in variables.items()]
     return "\n".join(lines)
 

@@ -37,6 +37,7 @@ from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsEr
 from ..hardening import keep_memory_private
 from .activation import identity, inherited_listener, launchd_listener
 from .admission import IDLE_SECONDS, Acceptor, connection_cap, raise_descriptor_limit
+from .console import console_credentials
 from .control_server import start_control_server
 from .refusals import Refusals
 from .service import Service, keep_cache_enabled
@@ -70,11 +71,11 @@ class Daemon:
         self._notify = notify
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
+        self._issuer = StsIssuer(Sts(settings))
         self._service = Service(
-            StsIssuer(Sts(settings)),
+            self._issuer,
             SystemClock(),
             rotation_margin=settings.rotation_margin,
-            on_lock=self._tokens.rotate,
             profile_prefix=settings.profile_prefix,
         )
         self._started = datetime.now(UTC)
@@ -199,11 +200,23 @@ class Daemon:
             return {**base, "results": await self._unlock(message)}
         if operation == "lock":
             if message.get("all"):
-                return {**base, "locked": await self._service.lock_all()}
-            names = _names(message.get("environments", []), "lock")
-            for name in names:
-                await self._service.lock(name)
-            return {**base, "locked": names}
+                names = self._service.names()
+                locked = await self._service.lock_all()
+            else:
+                names = _names(message.get("environments", []), "lock")
+                for name in names:
+                    await self._service.lock(name)
+                locked = names
+            if message.get("new_tokens"):
+                # Only on request: a lock alone keeps the token, so shells holding it work again after the next
+                # unlock, and a request racing the lock is told "locked" rather than "wrong token".
+                for name in names:
+                    self._tokens.rotate(name)
+            return {**base, "locked": locked}
+        if operation == "console":
+            name = str(message.get("environment", ""))
+            duration = self.settings.session_duration_for(name)
+            return {**base, **await console_credentials(self._service, self._issuer, SystemClock(), name, duration)}
         if operation == "reload":
             return {**base, "environments": await self._reload()}
         if operation == "stop":

@@ -33,7 +33,10 @@ async def start_control_server(path: Path, handler: Handler) -> asyncio.Abstract
                 line = await asyncio.wait_for(reader.readline(), timeout=10)
                 answer = await handler(control.decode(line))
             except GovukImdsError as exc:
-                answer = {"ok": False, "error": {"code": type(exc).__name__, "message": str(exc)}}
+                answer = {
+                    "ok": False,
+                    "error": {"code": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code},
+                }
             except (TimeoutError, ValueError, asyncio.LimitOverrunError):
                 answer = {"ok": False, "error": {"code": "BadRequest", "message": "malformed control request"}}
             writer.write(control.encode(answer))

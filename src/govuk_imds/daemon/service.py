@@ -77,6 +77,8 @@ class _Environment:
     last_served: datetime | None = None
     unlocked_at: datetime | None = None
     renewal: asyncio.Task[None] | None = None
+    #: When a client holding the right token was last answered "locked", and its User-Agent (None: it sent none).
+    refused_while_locked: tuple[datetime, str | None] | None = None
 
 
 def keep_cache_enabled(environ: MutableMapping[str, str]) -> None:
@@ -208,6 +210,26 @@ class Service:
     async def lock_all(self, reason: str = "locked by you") -> list[str]:
         return [name for name in self.names() if await self.lock(name, reason)]
 
+    async def held_session(self, name: str) -> tuple[EnvironmentSpec, MfaSession, datetime]:
+        """The environment's spec, its MFA session and when that ends: for a one-off AssumeRole outside the served
+        path (a console sign-in). Raises ``UnknownEnvironment``, or ``EnvironmentLocked`` (locking an ended one)."""
+        environment = self._environments.get(name)
+        if environment is None:
+            raise UnknownEnvironment(name, self.names(), self._prefix)
+        if has_ended(environment.session, self._clock.now()):
+            await self.lock(name, "the MFA session ended")
+        session = environment.session
+        if session.state is State.LOCKED or session.mfa_session is None or session.ends_at is None:
+            raise EnvironmentLocked(name, session.problem)
+        return environment.spec, session.mfa_session, session.ends_at
+
+    def refused_while_locked(self, name: str, client: str | None) -> None:
+        """Remember that a client was answered "locked": most SDKs hide the answer's text from their user, so
+        `status` is where a person learns which tool asked, and when."""
+        environment = self._environments.get(name)
+        if environment is not None:
+            environment.refused_while_locked = (self._clock.now(), client)
+
     # -- background maintenance -----------------------------------------------------------------------------------
 
     async def tick(self) -> datetime | None:
@@ -261,6 +283,7 @@ class Service:
             "problem": session.problem,
             "ending_soon": ending_soon(session, now),
             "role_arn": environment.spec.role_arn,
+            "refused_while_locked": _refusal(environment.refused_while_locked),
         }
 
     # -- renewal --------------------------------------------------------------------------------------------------
@@ -331,3 +354,10 @@ class Service:
 
 def _iso(moment: datetime | None) -> str | None:
     return rfc3339(moment) if moment is not None else None
+
+
+def _refusal(refusal: tuple[datetime, str | None] | None) -> dict[str, str | None] | None:
+    if refusal is None:
+        return None
+    moment, client = refusal
+    return {"at": rfc3339(moment), "client": client}

@@ -1,10 +1,10 @@
 """The credential endpoint: one aiohttp route, ``GET /v1/credentials/{environment}``, on 127.0.0.1 only.
 
-Every request is checked before anything else, against the raw bytes the client sent: exactly one ``Host`` equal to
-our bound address, an origin-form target, and none of the headers that only browsers and proxies send. Then the
-environment's token is compared in constant time. Answers follow ``ecs_protocol``: 200 with the credentials, or a
-JSON ``{"code", "message"}`` error that tells a person what to type next. Refused requests are counted and logged
-as one summary line per minute, so a flood cannot fill the log.
+Every request is checked before anything else, against the raw bytes the client sent: exactly one ``Host`` naming
+our bound address (``host_names_us``), an origin-form target, and none of the header families that only browsers
+and proxies send. Then the environment's token is compared in constant time. Answers follow ``ecs_protocol``: 200
+with the credentials, or a JSON ``{"code", "message"}`` error that tells a person what to type next. Refused
+requests are counted and logged as one summary line per minute (``refusals``), so a flood cannot fill the log.
 """
 
 from __future__ import annotations
@@ -30,16 +30,39 @@ ROUTE = re.compile(r"/v1/credentials/(" + ENVIRONMENT_NAME.pattern + ")")
 # from a proxy (For, Host, Proto, Port, Server, Prefix, ...).
 BROWSER_AND_PROXY_PREFIXES = (b"sec-", b"x-forwarded")
 BROWSER_AND_PROXY_HEADERS = frozenset({b"origin", b"referer", b"forwarded", b"via"})
+#: How much of a refused client's User-Agent `status` shows.
+USER_AGENT_KEPT = 120
+
+
+def host_names_us(values: list[bytes], our_host: bytes) -> tuple[int, str] | None:
+    """The DNS-rebinding defence: ``None`` when the request's Host headers name this endpoint, else the refusal.
+
+    Accepted: exactly one Host, either ``our_host`` (``127.0.0.1:<port>``) or a bare ``127.0.0.1``: the AWS Common
+    Runtime (awscrt, Mountpoint for S3, the CRT-based SDKs) sends the address without the port. A browser never
+    does for our port: it writes Host from the URL, with the port unless it is the scheme's default (80), and no
+    script may set Host; in a rebinding attack Host carries the attacker's name. So the bare address admits SDKs
+    and no web page (tests/e2e/test_security.py shows it with a real browser). ``localhost`` stays refused: we bind
+    and hand out 127.0.0.1 only.
+    """
+    if len(values) != 1:
+        return 400, "exactly one Host header is required"
+    host = values[0]
+    if host not in (our_host, b"127.0.0.1"):
+        return 403, "the Host header does not name this endpoint"
+    return None
+
+
+def client_name(user_agent: str | None) -> str | None:
+    """A refused client's User-Agent as `status` may print it: printable ASCII only, cut short."""
+    if not user_agent:
+        return None
+    printable = "".join(character if " " <= character <= "~" else "?" for character in user_agent)
+    return printable[:USER_AGENT_KEPT]
 
 
 def from_browser_or_proxy(lowered_name: bytes) -> bool:
     """A header (its name in lower case) that only browsers and proxies send."""
     return lowered_name in BROWSER_AND_PROXY_HEADERS or lowered_name.startswith(BROWSER_AND_PROXY_PREFIXES)
-
-
-def endpoint_hosts(port: int) -> frozenset[bytes]:
-    """The raw ``Host`` values that name this endpoint: the one rule against DNS rebinding, kept in one place."""
-    return frozenset({f"127.0.0.1:{port}".encode()})
 
 
 def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
@@ -60,7 +83,7 @@ def create_app(
 ) -> web.Application:
     """The endpoint. ``refusals`` is shared with the acceptor; ``in_flight`` holds the connections whose request is
     being answered, which the acceptor never sheds."""
-    hosts = endpoint_hosts(port)
+    our_host = f"127.0.0.1:{port}".encode()
     refusals = refusals if refusals is not None else Refusals()
     answering = in_flight if in_flight is not None else set()
 
@@ -86,21 +109,20 @@ def create_app(
     async def answer(request: web.Request) -> web.StreamResponse:
         if not request.raw_path.startswith("/"):
             return refuse(400, "BadRequest", "absolute-form request targets are not accepted")
-        host_headers = 0
+        hosts: list[bytes] = []
         authorizations: list[bytes] = []
         for header, value in request.raw_headers:
             lowered = header.lower()
             if lowered == b"host":
-                host_headers += 1
-                if value not in hosts:
-                    return refuse(403, "Forbidden", "the Host header does not name this endpoint")
+                hosts.append(value)
             elif lowered == b"authorization":
                 authorizations.append(value)
             elif from_browser_or_proxy(lowered):
                 return refuse(403, "Forbidden", "requests from browsers and proxies are refused")
-        # aiohttp's parser refuses a second Host, and a missing one in HTTP/1.1; HTTP/1.0 without Host reaches here.
-        if host_headers != 1:
-            return refuse(400, "BadRequest", "exactly one Host header is required")
+        wrong_host = host_names_us(hosts, our_host)
+        if wrong_host is not None:
+            status, message = wrong_host
+            return refuse(status, "BadRequest" if status == 400 else "Forbidden", message)
         match = ROUTE.fullmatch(request.raw_path)
         if match is None:
             return refuse(404, "NotFound", "the only route is GET /v1/credentials/<environment>")
@@ -116,17 +138,29 @@ def create_app(
                 f"{profile_prefix}{name}] in your AWS config, or see `govuk-imds status`",
             )
         if not authorizations:
+            # Clients read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN, or only one of
+            # the two (README, "Clients"): `env` sets both, so the fix is the same for every client.
             return refuse(
                 401,
                 "Unauthorized",
-                "no Authorization header; point AWS_CONTAINER_AUTHORIZATION_"
-                f"TOKEN_FILE at the token, see `govuk-imds env {name}`",
+                "no Authorization header: this client found neither AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE nor "
+                f'AWS_CONTAINER_AUTHORIZATION_TOKEN; run `eval "$(govuk-imds env {name})"` (it sets both) or '
+                f"`govuk-imds exec {name} -- ...`; `govuk-imds doctor {name}` checks this shell",
             )
         if len(authorizations) != 1 or not tokens.matches(name, authorizations[0]):
-            return refuse(403, "Forbidden", f'wrong token for {name!r}; run `eval "$(govuk-imds env {name})"` again')
+            # A token changes only when the daemon starts without its port held (or on `lock --new-tokens`); the file
+            # is rewritten then, so a refused token is usually an old copy in AWS_CONTAINER_AUTHORIZATION_TOKEN.
+            return refuse(
+                403,
+                "Forbidden",
+                f"wrong token for {name!r}: this client sent an old token (from AWS_CONTAINER_AUTHORIZATION_TOKEN or "
+                f'its _FILE); run `eval "$(govuk-imds env {name})"` again; `govuk-imds doctor {name}` checks this '
+                "shell",
+            )
         try:
             served = await service.serve(name)
         except EnvironmentLocked as exc:
+            service.refused_while_locked(name, client_name(request.headers.get("User-Agent")))
             return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc)))
         except UnknownEnvironment as exc:
             return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc)))

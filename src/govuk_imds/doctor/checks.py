@@ -10,23 +10,25 @@ is; ``--strict`` counts warnings as problems too. No boto3, aiohttp or keyring h
 
 from __future__ import annotations
 
+import hmac
 import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..config.aws_config import Environments, read_ini
+from ..config.files import read_private
 from ..config.paths import RuntimePaths
 from ..config.settings import Settings
 from ..core.clock import parse_rfc3339
 from ..core.session import MIN_SERVED_LIFETIME
 from ..core.shapes import TOKEN
-from ..core.shellenv import SHADOWING_VARIABLES
+from ..core.shellenv import SHADOWING_VARIABLES, TOKEN_VARIABLE
 from ..core.timefmt import local_time, span
 from ..endpoint_client import EndpointAnswer
-from ..errors import ConfigError, UnknownEnvironment
+from ..errors import ConfigError, GovukImdsError, UnknownEnvironment
 from .findings import Finding, ok, problem, split_hint, warning
 from .probes import ClockReading, DaemonProbe
 
@@ -45,10 +47,12 @@ SHADOWING_REASONS = {
         "AWS tools ask the ECS agent at 169.254.170.2 instead of govuk-imds (it beats the full URI)"
     ),
     "AWS_WEB_IDENTITY_TOKEN_FILE": "AWS tools assume a role with that web identity token instead of asking govuk-imds",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN": (
-        "the Java SDK sends it instead of the token file's, and it goes stale when the daemon rotates tokens"
-    ),
 }
+#: The clients that read only the token variable, never the file (README, "Clients"), named when it is missing.
+VARIABLE_ONLY_CLIENTS = (
+    "aws CLI v2 before 2.15.0, Go SDK v1 before 1.47.11 (rclone), minio-go before 7.0.69 (restic), "
+    "the JS SDK's fromContainerMetadata"
+)
 #: Names whose value is not a secret and helps the reader.
 SHOWN_VALUES = frozenset({"AWS_PROFILE", "AWS_DEFAULT_PROFILE"})
 #: Keys that make an SDK take credentials from the [default] profile of ~/.aws/config before the container provider.
@@ -71,7 +75,7 @@ def check_variables(environ: Mapping[str, str]) -> list[Finding]:
     findings: list[Finding] = []
     for name in SHADOWING_VARIABLES:
         value = environ.get(name)
-        if not value:
+        if not value or name == TOKEN_VARIABLE:  # ours: `check_shell_endpoint` compares it with the token
             continue
         shown = f"${name} is set ({value})" if name in SHOWN_VALUES else f"${name} is set"
         reason = SHADOWING_REASONS.get(name)
@@ -129,7 +133,41 @@ def check_shell_endpoint(environ: Mapping[str, str], settings: Settings, wanted:
         ]
     if wanted and wanted != named:
         return [warning(check, f"this shell points AWS tools at {named}, not {wanted}", fix, named)]
-    return [ok(check, f"this shell points AWS tools at {named}", named)]
+    pointing = ok(check, f"this shell points AWS tools at {named}", named)
+    return [pointing, *check_token_variable(environ, named, expected)]
+
+
+def check_token_variable(environ: Mapping[str, str], name: str, token_file: str) -> list[Finding]:
+    """``AWS_CONTAINER_AUTHORIZATION_TOKEN`` must hold the token file's token: some clients read only the variable,
+    and Java and the JS SDK v2 send it rather than the file's when both are set. The token is never shown."""
+    check = "token-variable"
+    fix = f'eval "$(govuk-imds env {name})"'
+    try:
+        token = read_private(token_file)
+    except (OSError, GovukImdsError):
+        return []  # no usable token file: the token-file check says why
+    value = environ.get(TOKEN_VARIABLE)
+    if not value:
+        return [
+            problem(
+                check,
+                f"${TOKEN_VARIABLE} is not set: tools that read only the variable get a 401 ({VARIABLE_ONLY_CLIENTS})",
+                fix,
+                name,
+            )
+        ]
+    if not hmac.compare_digest(value.encode("utf-8", "replace"), token):
+        return [
+            problem(
+                check,
+                f"${TOKEN_VARIABLE} is not {name}'s current token (it changes when the daemon starts without its "
+                "port held, or on `lock --new-tokens`): tools that read the variable get a 403, and Java and the JS "
+                "SDK v2 read it first",
+                fix,
+                name,
+            )
+        ]
+    return [ok(check, f"${TOKEN_VARIABLE} holds {name}'s current token", name)]
 
 
 # -- the AWS files --------------------------------------------------------------------------------------------------
@@ -257,21 +295,16 @@ def check_runtime_dir(runtime: RuntimePaths, *, uid: int) -> list[Finding]:
 
 
 def check_token_files(
-    runtime: RuntimePaths, names: Sequence[str], *, uid: int, daemon_running: bool, unlocked: Iterable[str] = ()
+    runtime: RuntimePaths, names: Sequence[str], *, uid: int, daemon_running: bool
 ) -> list[Finding]:
     """Each environment's token file: present, a regular file of ours, 0600, one token with no newline."""
     check = "token-file"
     findings: list[Finding] = []
     good: list[str] = []
-    serving = set(unlocked)
     for name in names:
         path = runtime.token_file(name)
-        if not daemon_running:
-            rewrite = "govuk-imds start"
-        elif name in serving:
-            rewrite = f"govuk-imds lock {name} && govuk-imds unlock {name}"
-        else:
-            rewrite = f"govuk-imds lock {name}"  # locking rotates the token, which writes a fresh file
+        # The daemon writes the token files at start, and at reload puts back the file of a token it holds.
+        rewrite = "govuk-imds reload" if daemon_running else "govuk-imds start"
         try:
             info = path.lstat()
         except FileNotFoundError:
@@ -385,8 +418,9 @@ def check_endpoint(name: str, answer: EndpointAnswer | str, now: datetime) -> li
                             "govuk-imds status", name)]
         return [ok(check, f"{name}: the endpoint serves credentials valid for {span(left)}", name)]
     if answer.status in (401, 403):
+        # The daemon holds another token than the file: reload writes the file back from the daemon's.
         return [problem(check, f"{name}: the endpoint refused the token file's token ({message or answer.status})",
-                        f"govuk-imds lock {name} && govuk-imds unlock {name}", name)]
+                        "govuk-imds reload", name)]
     if answer.status == 423:
         return [problem(check, f"{name}: {message or 'locked'}", f"govuk-imds unlock {name}", name)]
     return [problem(check, f"{name}: the endpoint answered {answer.status} ({message or 'no message'})",

@@ -70,7 +70,7 @@ def diagnose(
     unlocked = [name for name in names if rows.get(name, {}).get("state") in SERVING_STATES]
     token_findings = _guarded(
         "token-file",
-        lambda: check_token_files(settings.runtime, names, uid=uid, daemon_running=probe.running, unlocked=unlocked),
+        lambda: check_token_files(settings.runtime, names, uid=uid, daemon_running=probe.running),
     )
     findings += token_findings
     if probe.running:

@@ -33,3 +33,8 @@ net.Socket.prototype.connect = function connect(...args) {
 diagnostics.subscribe("http.client.response.finish", ({ request, response }) => {
   answers.push({ host: request.host, path: request.path, status: response.statusCode });
 });
+
+// What the guard saw since the last call: connections refused, and the status of every HTTP answer.
+export function observed() {
+  return { blocked: blocked.splice(0), answers: answers.splice(0) };
+}

@@ -5,7 +5,7 @@ import { inspect } from "node:util";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { fromContainerMetadata, fromHttp } from "@aws-sdk/credential-providers";
 
-import { answers, blocked } from "./guard.mjs";
+export { observed } from "./guard.mjs";
 
 // "default": the SDK's own chain, as every Node tool gets it; "http" and "container": one provider, explicitly.
 export function makeProvider(kind, options = {}) {
@@ -48,9 +48,4 @@ export async function whoami(client) {
       elapsedMs: Date.now() - started,
     };
   }
-}
-
-// What the guard saw since the last call: connections refused, and the status of every HTTP answer.
-export function observed() {
-  return { blocked: blocked.splice(0), answers: answers.splice(0) };
 }
