@@ -69,14 +69,7 @@ def inherited_listener(
         raise InheritedSocketRefused(
             f"descriptor {LISTEN_FDS_START} passed by the service manager is not a socket ({exc.strerror}); {_FIX}"
         ) from exc
-    try:
-        _check(listener, expected_port)
-    except BaseException:
-        listener.close()
-        raise
-    listener.set_inheritable(False)
-    listener.setblocking(False)
-    return listener
+    return _checked(listener, expected_port)
 
 
 def launchd_listener(*, expected_port: int | None = None, library: Any = None) -> socket.socket | None:
@@ -98,7 +91,11 @@ def launchd_listener(*, expected_port: int | None = None, library: Any = None) -
             f"launchd passed {len(descriptors)} sockets named {LAUNCHD_SOCKET_NAME}; govuk-imds takes exactly one: "
             "run `govuk-imds service install` again"
         )
-    listener = socket.socket(fileno=descriptors[0])
+    return _checked(socket.socket(fileno=descriptors[0]), expected_port)
+
+
+def _checked(listener: socket.socket, expected_port: int | None) -> socket.socket:
+    """The inherited listener, once it is exactly what the daemon would have bound; closed and refused otherwise."""
     try:
         _check(listener, expected_port)
     except BaseException:
