@@ -201,6 +201,8 @@ def test_no_secret_or_mfa_code_leaves_memory_through_a_whole_cycle(fast_rotation
     finally:
         world.sts.canary = None
     assert "renewed" in log  # the daemon did log at DEBUG through the rotation
+    # ...but the libraries that log request and response bodies at DEBUG are held at WARNING.
+    assert not [line for line in log.splitlines() if " DEBUG botocore" in line or " DEBUG urllib3" in line]
     # HOME includes the world's TMPDIR: everything the CLI, the daemon and the clients wrote is under these two.
     leaks = files_containing([world.home, world.runtime], [b"CANARYZQ", b"CANARY-"], began)
     leaks += files_containing([world.home, world.runtime], [code.encode()], began)
