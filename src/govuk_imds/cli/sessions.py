@@ -1,8 +1,9 @@
 """Sessions: ``unlock`` (one MFA code for one or more environments), ``lock`` and ``status``.
 
 ``unlock`` is the one command here that touches the long-term key: it reads it from the keyring, calls
-GetSessionToken itself and hands only the MFA session to the daemon. keyring and boto3 are imported inside it;
-``lock`` and ``status`` are light commands.
+GetSessionToken itself and hands only the MFA session to the daemon. It first keeps its memory private (no core
+dump, no ptrace: ``hardening``) and reads the key only once the code is typed. keyring and boto3 are imported
+inside it; ``lock`` and ``status`` are light commands.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..core.shapes import role_arn_parts
 from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
+from ..hardening import keep_memory_private
 from ._common import AddCommand, checked_mfa_code, read_mfa_code
 
 
@@ -55,6 +57,7 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
+    keep_memory_private()
     # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
     given_code = checked_mfa_code(arguments.code) if arguments.code is not None else None
     explicit = _duration_flag(arguments.duration)
@@ -87,11 +90,14 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
             return _report(answer["results"], durations)
         from ..keystore.backends import open_keyring
 
-        key = open_keyring(settings.keyring_backend).get(device.source_profile)
-        if key is None:
+        store = open_keyring(settings.keyring_backend)
+        if not store.holds(device.source_profile):  # before the person is asked for a code
             raise NoKeyStored(device.source_profile)
         print(f"an MFA code is needed: {answer['needs_code']}")
         code = given_code or read_mfa_code(None, device.mfa_serial)
+        key = store.get(device.source_profile)  # as late as it can be: after the code, right before it is used
+        if key is None:
+            raise NoKeyStored(device.source_profile)
         # As long as the longest session of any environment of this source profile, so that every later unlock of
         # any of them (and of any role) reuses it: one code a day.
         granted = max([explicit or timedelta(0), *_session_durations(settings, environments, device)])
@@ -213,7 +219,7 @@ def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
         locked = answer["locked"]
         print(f"locked: {', '.join(locked)}" if locked else "nothing was unlocked")
     else:
-        environments = load_environments(settings)
+        environments = load_environments(settings, only=arguments.environments)
         names = [environments.canonical(name) for name in arguments.environments]
         control.request(socket_path, {"op": "lock", "environments": names, "new_tokens": new_tokens}, timeout=10)
         print(f"locked: {', '.join(names)}")
