@@ -83,7 +83,10 @@ def read_user_file(path: str | os.PathLike[str], limit: int) -> bytes | None:
     """A file the user wrote (config.toml, the AWS config and credentials files): its bytes, ``None`` if there is
     none, ``ConfigError`` naming the file if it cannot be read. A FIFO, a device (``/dev/zero``) or anything larger
     than ``limit`` is refused without being read, so a planted file can neither hang a command nor fill its memory;
-    symlinks are followed (dotfile managers use them)."""
+    symlinks are followed (dotfile managers use them). ``/dev/null`` is an empty file, as it is to every AWS tool:
+    ``AWS_CONFIG_FILE=/dev/null`` is the usual way to say "no file"."""
+    if os.fspath(path) == os.devnull:
+        return b""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         descriptor = os.open(path, flags)

@@ -22,7 +22,8 @@ from ..endpoint_client import EndpointAnswer, fetch
 from ..errors import DaemonNotRunning, GovukImdsError
 
 STS_TIMEOUT_SECONDS = 3.0
-DAEMON_TIMEOUT_SECONDS = 2.0
+#: A daemon busy with a reload or a loaded machine can take a moment: 5 s, like the other commands allow.
+DAEMON_TIMEOUT_SECONDS = 5.0
 #: What the endpoint check keeps of an answer: never the credentials themselves.
 KEPT = ("Expiration", "code", "message")
 
