@@ -23,17 +23,19 @@ import pytest
 PACKAGE = "govuk_imds"
 
 #: Which layers a layer may import (itself always included). A "layer" is a folder of the package, or a top-level
-#: module standing alone: ``errors`` (the exception tree), ``control`` (the control channel's client),
-#: ``endpoint_client`` (one GET on the endpoint), ``credential_process`` (the lean path), ``entry``/``__main__``.
+#: module standing alone: ``errors`` (the exception tree), ``hardening`` (no core dumps, no ptrace), ``control`` (the
+#: control channel's client), ``endpoint_client`` (one GET on the endpoint), ``credential_process`` (the lean path),
+#: ``entry``/``__main__``.
 ALLOWED: Mapping[str, frozenset[str]] = {
     "errors": frozenset(),
+    "hardening": frozenset(),
     "core": frozenset({"errors"}),
     "config": frozenset({"core", "errors"}),
-    "control": frozenset({"errors"}),
-    "endpoint_client": frozenset(),
+    "control": frozenset({"config", "errors"}),
+    "endpoint_client": frozenset({"control", "errors"}),
     "aws": frozenset({"core", "config", "errors"}),
     "keystore": frozenset({"core", "config", "errors"}),
-    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "desktop"}),
+    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "hardening", "desktop"}),
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
@@ -44,7 +46,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "codes": frozenset({"core", "config", "desktop", "errors"}),
     "cli": frozenset(
         {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
-         "endpoint_client", "govuk", "shells", "desktop", "codes", "__init__"}
+         "endpoint_client", "govuk", "shells", "hardening", "desktop", "codes", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
     "entry": frozenset({"credential_process", "cli", "shells"}),

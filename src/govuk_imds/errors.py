@@ -33,6 +33,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── PortInUse
     │   ├── UnsafeRuntimeDir        runtime dir or file with the wrong owner, mode or type
     │   ├── InheritedSocketRefused  a socket-activated listener not on 127.0.0.1:<port>
+    │   ├── ForeignListener         the endpoint's port is held by someone else: no token is sent there
     │   └── ServiceManagerError     systemctl or launchctl said no
     ├── ControlError                the control channel answered with an error (with the daemon's exit code)
     ├── KeyOperationError           a key command stopped; the message gives the state of keyring, file and AWS
@@ -174,6 +175,23 @@ class ControlError(GovukImdsError):
 
 class InheritedSocketRefused(DaemonError):
     """The service manager passed a socket the daemon must not serve on."""
+
+
+class ForeignListener(DaemonError):
+    """The endpoint's port is held by something that is not the user's own daemon; the token was not sent."""
+
+    def __init__(self, port: int, owner: int | None) -> None:
+        self.port = port
+        self.owner = owner
+        holder = (
+            f"held by a process of another user (uid {owner})"
+            if owner is not None
+            else "not held by your govuk-imds daemon"
+        )
+        super().__init__(
+            f"127.0.0.1:{port} is {holder}, so the token was not sent; stop that program, or set `port = <other>` in "
+            "your govuk-imds config.toml, then run `govuk-imds start`"
+        )
 
 
 class ServiceManagerError(DaemonError):

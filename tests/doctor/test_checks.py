@@ -594,7 +594,8 @@ def test_fetching_keeps_no_secret(tmp_path: Path) -> None:
     token_file.write_bytes(GOOD_TOKEN)
     token_file.chmod(0o600)
     try:
-        answer = fetch_credentials(server.server_address[1], "production", token_file)
+        answer = fetch_credentials(server.server_address[1], "production", token_file,
+                                   control_socket=tmp_path / "control.sock")
     finally:
         server.shutdown()
         server.server_close()
@@ -605,7 +606,8 @@ def test_fetching_keeps_no_secret(tmp_path: Path) -> None:
 def test_fetching_from_nobody_is_no_answer(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_bytes(GOOD_TOKEN)
-    answer = fetch_credentials(closed_port(), "production", token_file, timeout=1)
+    answer = fetch_credentials(closed_port(), "production", token_file, control_socket=tmp_path / "control.sock",
+                               timeout=1)
     assert isinstance(answer, str)
     [finding] = check_endpoint("production", answer, NOW)
     assert finding.status is Status.PROBLEM

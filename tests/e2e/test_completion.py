@@ -17,9 +17,23 @@ from pathlib import Path
 import pytest
 
 from tests.support.terminal import Terminal, plain
-from tests.support.world import ACCOUNTS, BIN, aws_config, require
+from tests.support.world import ACCOUNTS, BIN, SECOND_ROLES, aws_config, require
 
 SERIAL = "arn:aws:iam::123456789012:mfa/first.last@digital.cabinet-office.gov.uk"
+
+def summary(command: str) -> str:
+    """The one-line summary the CLI registered for ``command``: what fish shows beside it."""
+    from govuk_imds.cli import build_parser
+
+    for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
+        for choice in getattr(action, "_choices_actions", []):
+            if choice.dest == command:
+                return str(choice.help)
+    raise AssertionError(f"no command {command}")
+
+
+#: Every environment the test world's AWS config defines, as completion lists them.
+ENVIRONMENTS = sorted([*ACCOUNTS, *SECOND_ROLES])
 
 
 @pytest.fixture
@@ -76,8 +90,9 @@ def test_bash_completes_commands_environments_and_options(user: dict[str, str], 
     completion = script("bash", user, tmp_path)
     assert bash_candidates(user, completion, "govuk-imds", "unl") == ["unlock"]
     assert bash_candidates(user, completion, "govuk-imds", "s") == ["serve", "service", "start", "status", "stop"]
-    assert bash_candidates(user, completion, "govuk-imds", "unlock", "") == ["integration", "production", "staging"]
-    assert bash_candidates(user, completion, "govuk-imds", "unlock", "staging", "prod") == ["production"]
+    assert bash_candidates(user, completion, "govuk-imds", "unlock", "") == ENVIRONMENTS
+    production_roles = ["production", "production-readonly"]
+    assert bash_candidates(user, completion, "govuk-imds", "unlock", "staging", "prod") == production_roles
     assert bash_candidates(user, completion, "govuk-imds", "env", "production", "--sh") == ["--shell"]
     assert bash_candidates(user, completion, "govuk-imds", "env", "production", "--shell", "f") == ["fish"]
     assert bash_candidates(user, completion, "govuk-imds", "service", "") == ["install", "status", "uninstall"]
@@ -98,14 +113,14 @@ def fish_candidates(user: dict[str, str], completion: Path, line: str) -> list[s
 def test_fish_completes_commands_environments_and_options(user: dict[str, str], tmp_path: Path) -> None:
     completion = script("fish", user, tmp_path)
     assert fish_candidates(user, completion, "govuk-imds unl") == ["unlock"]
-    assert fish_candidates(user, completion, "govuk-imds unlock ") == ["integration", "production", "staging"]
-    assert fish_candidates(user, completion, "govuk-imds lock --all prod") == ["production"]
+    assert fish_candidates(user, completion, "govuk-imds unlock ") == ENVIRONMENTS
+    assert fish_candidates(user, completion, "govuk-imds lock --all prod") == ["production", "production-readonly"]
     assert fish_candidates(user, completion, "govuk-imds env production --sh") == ["--shell"]
     assert fish_candidates(user, completion, "govuk-imds env production --shell ") == ["bash", "fish", "sh", "zsh"]
     assert fish_candidates(user, completion, "govuk-imds service ") == ["install", "status", "uninstall"]
     described = subprocess.run([need("fish"), "--no-config", "-c", f"source {completion}; complete -C'govuk-imds unl'"],
                                env=user, capture_output=True, text=True, timeout=60, check=True).stdout
-    assert described.strip() == "unlock\tturn one MFA code into sessions for one or more environments"
+    assert described.strip() == f"unlock\t{summary('unlock')}"
 
 
 # -- zsh -----------------------------------------------------------------------------------------------------------

@@ -141,6 +141,18 @@ def test_a_wrong_code_runs_nothing(world: World) -> None:
     assert status_rows(world)["production"]["state"] == "locked"
 
 
+def test_ctrl_c_at_the_prompt_runs_nothing_and_says_so_once(world: World) -> None:
+    world.add_key()
+    world.start()
+    marker = world.home / "ran"
+    with Terminal([GOVUK_IMDS, "exec", "production", "--", "touch", str(marker)], world.environment) as terminal:
+        terminal.expect("MFA code for")
+        terminal.send("\x03")
+        assert terminal.wait() == 130
+    assert plain(terminal.screen).count("interrupted") == 1
+    assert not marker.exists()
+
+
 def test_shell_starts_the_users_shell_and_exit_leaves_the_parent_untouched(world: World) -> None:
     world.add_key()
     world.start()

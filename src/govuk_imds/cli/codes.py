@@ -4,8 +4,8 @@ order for each way of asking.
 - ``unlock`` and ``rotate-key``: ``--code``, stdin when it is not a terminal, ``mfa_process``, the terminal.
 - ``unlock --prompt gui`` (a launcher, or the daemon's ``prompt = "gui"``): ``--code``, ``mfa_process``, a GUI
   dialog; stdin is not read.
-- unlocking on demand (``exec``, ``env``, ``shell``, ``console``): ``mfa_process``, the terminal (``/dev/tty``);
-  stdin and stdout belong to the command being run.
+- unlocking on demand (``exec``, ``env``, ``shell``, ``console``) runs ``unlock`` with stdin closed: so
+  ``mfa_process``, then the terminal (``/dev/tty``); stdin and stdout belong to the command being run.
 
 While ``mfa_process`` waits for a touch, the person is told: on stderr, and with a GUI prompt also on the desktop.
 Not a command group: the groups that ask for codes import it. The sources are imported when codes are asked
@@ -75,16 +75,12 @@ def code_sources(
     return sources
 
 
-def on_demand_sources(settings: Settings, spec: EnvironmentSpec) -> list[Source] | None:
-    """The sources for unlocking ``spec`` on demand, or ``None`` when there is no way to get a code here (no
-    mfa_process, no terminal): the command then goes on as before, locked, and says so."""
-    from ..codes.sources import Terminal, terminal_available
+def can_ask(settings: Settings, spec: EnvironmentSpec) -> bool:
+    """Whether an unlock of ``spec`` on demand could get a code here: an mfa_process, or a terminal to ask on."""
+    from ..codes.configured import configured_command
+    from ..codes.sources import terminal_available
 
-    command = _command(settings, _profiles(spec), f"to unlock {spec.name}",
-                       f"govuk-imds unlock {spec.name} --no-mfa-process", gui=False)
-    if not command and not terminal_available():
-        return None
-    return [*command, Terminal(spec.mfa_serial)]
+    return configured_command(settings, _profiles(spec)) is not None or terminal_available()
 
 
 def rotation_sources(

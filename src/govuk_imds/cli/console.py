@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import control
 from ..aws.endpoints import DEFAULT_REGION, signin_url
-from ..config.aws_config import Environments, load_environments
+from ..config.aws_config import load_environments
 from ..config.settings import Settings
 from ..console.destination import destination, service_names
 from ..core.clock import rfc3339
@@ -25,6 +24,7 @@ from ..core.credentials import RoleCredentials
 from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import BrowserUnavailable, ControlError, InvalidInput
+from ..hardening import keep_memory_private
 from ._common import AddCommand
 from .on_demand import unlock_now
 
@@ -63,8 +63,7 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
         return 0
     if arguments.environment is None:
         raise InvalidInput("name an environment: `govuk-imds console ENVIRONMENT` (`govuk-imds status` lists them)")
-    environments = load_environments(settings)
-    spec = environments.resolve(arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     partition = spec.role_arn.split(":")[1]
     if partition != "aws":
         raise InvalidInput(f"govuk-imds signs in to the console of the aws partition only ({spec.name}'s role is "
@@ -77,7 +76,7 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
 
     federation = Federation(signin_url(settings))
     _harden_before_secrets()
-    answer = _credentials(settings, environments, spec, unlock=not arguments.no_unlock)
+    answer = _credentials(settings, spec, unlock=not arguments.no_unlock)
     if isinstance(answer, int):
         return answer  # the unlock failed, and has said why
     credentials = RoleCredentials.from_wire(answer["credentials"])
@@ -94,9 +93,7 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _credentials(
-    settings: Settings, environments: Environments, spec: EnvironmentSpec, *, unlock: bool
-) -> dict[str, Any] | int:
+def _credentials(settings: Settings, spec: EnvironmentSpec, *, unlock: bool) -> dict[str, Any] | int:
     """Fresh role credentials from the daemon; a locked environment is unlocked first (unless ``--no-unlock``, or
     there is no way to ask for a code here: then the daemon's EnvironmentLocked, exit status 5, says what to run).
     An unlock that failed gives its exit status."""
@@ -106,7 +103,7 @@ def _credentials(
     except ControlError as exc:
         if exc.code != "EnvironmentLocked" or not unlock:
             raise
-        status = unlock_now(settings, environments, spec)
+        status = unlock_now(settings, spec)
         if status is None:
             raise
         if status:
@@ -144,13 +141,10 @@ def _open(request: BrowserRequest, spec: EnvironmentSpec) -> None:
 
 
 def _harden_before_secrets() -> None:
-    """From here on this process holds role credentials and a sign-in token: no core dump may write them out.
-
-    The call site for the hardening helper that commands touching secrets share (issue 13: core dumps and ptrace
-    off); until it lands, the soft core limit only, which a browser started from here inherits harmlessly.
-    """
-    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    """From here on this process holds role credentials and a sign-in token: no core dump may write them out, and
+    no other process of the user may read its memory (``hardening``, shared by every command that holds a secret).
+    A browser started from here inherits only the core limit of 0, harmlessly."""
+    keep_memory_private()
 
 
 def _summary(spec: EnvironmentSpec, answer: dict[str, Any], credentials: RoleCredentials, printed: bool) -> str:

@@ -1,8 +1,9 @@
 """Sessions: ``unlock`` (one MFA code for one or more environments), ``lock`` and ``status``.
 
 ``unlock`` is the one command here that touches the long-term key: it reads it from the keyring, calls
-GetSessionToken itself and hands only the MFA session to the daemon. keyring and boto3 are imported inside it;
-``lock`` and ``status`` are light commands.
+GetSessionToken itself and hands only the MFA session to the daemon. It first keeps its memory private (no core
+dump, no ptrace: ``hardening``) and reads the key only once the code is typed. keyring and boto3 are imported
+inside it; ``lock`` and ``status`` are light commands.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import json
 import os
 import select
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from .. import control
 from ..config.aws_config import Environments, load_environments
@@ -28,11 +29,9 @@ from ..core.shapes import role_arn_parts
 from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
+from ..hardening import keep_memory_private
 from ._common import AddCommand
 from .codes import add_code_options
-
-if TYPE_CHECKING:
-    from ..codes.sources import Source
 
 
 def add_commands(command: AddCommand) -> None:
@@ -57,9 +56,10 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
-    from ..codes.sources import checked_code
+    from ..codes.sources import checked_code, read_code
     from .codes import code_sources
 
+    keep_memory_private()
     # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
     given_code = checked_code(arguments.code) if arguments.code is not None else None
     explicit = _duration_flag(arguments.duration)
@@ -69,29 +69,6 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         spec = environments.resolve(name)
         if spec not in specs:
             specs.append(spec)
-    sources = code_sources(
-        settings, specs, given=given_code, mfa_process=not arguments.no_mfa_process, prompt=arguments.prompt,
-        stdin=sys.stdin,
-    )
-    return unlock(
-        settings, environments, specs, sources, explicit=explicit, out=sys.stdout,
-        on_held=lambda: _note_unused_code(arguments.code),
-    )
-
-
-def unlock(
-    settings: Settings,
-    environments: Environments,
-    specs: list[EnvironmentSpec],
-    sources: Sequence[Source],
-    *,
-    explicit: timedelta | None = None,
-    out: TextIO,
-    on_held: Callable[[], None] = lambda: None,
-) -> int:
-    """Unlock ``specs`` (one MFA device) with the held MFA session if it serves, else with a code from ``sources``;
-    progress goes to ``out`` (stderr when stdout is someone else's: ``env``'s is eval'ed). Returns the exit status.
-    Shared by ``unlock`` and unlocking on demand (``exec``, ``env``, ``shell``, ``console``)."""
     devices = {Device.of(spec) for spec in specs}
     if len(devices) > 1:
         raise InvalidInput("these environments use different source profiles or MFA devices; unlock them separately")
@@ -106,23 +83,25 @@ def unlock(
     }
     socket_path = settings.runtime.control_socket
     control.request(socket_path, {"op": "ping"}, timeout=5)  # before anything is asked of the person
-    with _unlock_lock(settings, out):
+    with _unlock_lock(settings):
         # One unlock at a time: one that waited here finds the MFA session the other one just made, and uses it.
         answer = control.request(socket_path, request)
         if "needs_code" not in answer:
-            print(f"no MFA code needed: using the MFA session held for {device}", file=out)
-            on_held()
-            return _report(answer["results"], durations, out)
+            print(f"no MFA code needed: using the MFA session held for {device}")
+            _note_unused_code(arguments.code)
+            return _report(answer["results"], durations)
         from ..keystore.backends import open_keyring
 
-        key = open_keyring(settings.keyring_backend).get(device.source_profile)
+        store = open_keyring(settings.keyring_backend)
+        if not store.holds(device.source_profile):  # before the person is asked for a code
+            raise NoKeyStored(device.source_profile)
+        print(f"an MFA code is needed: {answer['needs_code']}", flush=True)
+        sources = code_sources(settings, specs, given=given_code, mfa_process=not arguments.no_mfa_process,
+                               prompt=arguments.prompt, stdin=sys.stdin)
+        code = read_code(sources, _no_code_fix(specs))
+        key = store.get(device.source_profile)  # as late as it can be: after the code, right before it is used
         if key is None:
             raise NoKeyStored(device.source_profile)
-        print(f"an MFA code is needed: {answer['needs_code']}", file=out)
-        out.flush()
-        from ..codes.sources import read_code
-
-        code = read_code(sources, _no_code_fix(specs))
         # As long as the longest session of any environment of this source profile, so that every later unlock of
         # any of them (and of any role) reuses it: one code a day.
         granted = max([explicit or timedelta(0), *_session_durations(settings, environments, device)])
@@ -130,13 +109,13 @@ def unlock(
         answer = control.request(
             socket_path, {**request, "session": session.to_wire(), "granted_seconds": int(granted.total_seconds())}
         )
-        return _report(answer["results"], durations, out)
+        return _report(answer["results"], durations)
 
 
 def _no_code_fix(specs: list[EnvironmentSpec]) -> str:
     names = " ".join(spec.name for spec in specs)
     return (f"run `govuk-imds unlock {names}` in a terminal, pass --code, pipe the code in, or set mfa_process "
-            "(README: \"MFA codes\")")
+            '(README: "MFA codes")')
 
 
 def _duration_flag(text: str | None) -> timedelta | None:
@@ -185,7 +164,7 @@ def _note_unused_code(flag: str | None) -> None:
         print("the code on stdin was not needed and was not used")
 
 
-def _report(results: list[dict[str, Any]], durations: dict[str, timedelta], out: TextIO) -> int:
+def _report(results: list[dict[str, Any]], durations: dict[str, timedelta]) -> int:
     """What each unlock came to, truthfully: when it ends and why then; credentials renewed until then."""
     failed = False
     for result in results:
@@ -194,13 +173,11 @@ def _report(results: list[dict[str, Any]], durations: dict[str, timedelta], out:
         if result["state"] in ("active", "degraded"):
             why = _why_it_ends_then(result, durations[name])
             if result["state"] == "active":
-                print(f"{name}: unlocked until {local_time(ends)}{why}; role credentials are renewed until then",
-                      file=out)
+                print(f"{name}: unlocked until {local_time(ends)}{why}; role credentials are renewed until then")
             else:
                 print(
                     f"{name}: unlocked until {local_time(ends)}{why}, but the role could not be assumed yet "
-                    f"({result['problem']}); the daemon keeps trying, see `govuk-imds status`",
-                    file=out,
+                    f"({result['problem']}); the daemon keeps trying, see `govuk-imds status`"
                 )
         else:
             failed = True
@@ -229,7 +206,7 @@ def _flag(duration: timedelta) -> str:
 
 
 @contextlib.contextmanager
-def _unlock_lock(settings: Settings, out: TextIO) -> Iterator[None]:
+def _unlock_lock(settings: Settings) -> Iterator[None]:
     """One unlock at a time per user: a second one waits here instead of spending another code, and says so (the
     first may be waiting for a person: a prompt in another terminal, or one the daemon opened on the screen)."""
     import fcntl
@@ -241,7 +218,7 @@ def _unlock_lock(settings: Settings, out: TextIO) -> Iterator[None]:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print("waiting for another unlock to finish (it may be asking for a code in another terminal or on "
-                  "your screen)", file=out, flush=True)
+                  "your screen)", flush=True)
             fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
@@ -258,7 +235,7 @@ def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
         locked = answer["locked"]
         print(f"locked: {', '.join(locked)}" if locked else "nothing was unlocked")
     else:
-        environments = load_environments(settings)
+        environments = load_environments(settings, only=arguments.environments)
         names = [environments.canonical(name) for name in arguments.environments]
         control.request(socket_path, {"op": "lock", "environments": names, "new_tokens": new_tokens}, timeout=10)
         print(f"locked: {', '.join(names)}")

@@ -72,7 +72,7 @@ def configured_command(settings: Settings, profiles: Sequence[str]) -> Configure
             return None
         return ConfiguredCommand(settings.mfa_process, str(settings.config_file))
     path = settings.aws_config_file
-    loaded = load_profiles(path)
+    loaded = load_profiles(path, only=list(profiles))
     for profile in profiles:
         value = loaded.get(profile, {}).get("mfa_process")
         if value is None or value == "":

@@ -35,6 +35,11 @@ class RuntimePaths:
     def log_file(self) -> Path:
         return self.root / "daemon.log"
 
+    @property
+    def listener_record(self) -> Path:
+        """Which listening socket the last daemon served on (``daemon.tokens`` keeps tokens only on the same one)."""
+        return self.root / "listener"
+
     def token_file(self, environment: str) -> Path:
         return self.tokens_dir / environment
 

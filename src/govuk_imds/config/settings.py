@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.session import MIN_SERVED_LIFETIME
+from ..core.shapes import REGION, shown
 from ..errors import ConfigError
+from .files import read_user_file
 from .paths import RuntimePaths, default_config_file, default_runtime_dir
 
 DEFAULT_PORT = 9911
@@ -31,21 +33,26 @@ CODE_TIMEOUT_RANGE = (timedelta(seconds=1), timedelta(minutes=10))
 PROMPT_MODES = ("notify", "gui", "off")
 # GetSessionToken accepts 15 minutes to 36 hours.
 SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+#: Far beyond any duration that makes sense here, and far inside what ``timedelta`` holds: a longer number of seconds
+#: is refused as a duration, never an overflow (a string's units take at most 9 digits each, for the same reason).
+MAX_DURATION = timedelta(days=1000)
+_DURATION = re.compile(r"(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
+#: config.toml is a few lines; anything this big is not it.
+MAX_SETTINGS_BYTES = 1024 * 1024
 
 
 def parse_duration(value: object, where: str) -> timedelta:
     """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"`` or a number of seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_DURATION.total_seconds():
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match and any(match.groups()):
             hours, minutes, seconds = (int(part or 0) for part in match.groups())
-            duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)  # 9 digits each: no overflow
             if duration > timedelta(0):
                 return duration
-    raise ConfigError(f'{where}: {value!r} is not a duration; write it like "30m", "8h" or "1h30m"')
+    raise ConfigError(f'{where}: {shown(value)} is not a duration; write it like "30m", "8h" or "1h30m"')
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     if chosen_port is None:
         chosen_port, port_source = _typed(document, "port", int, path, DEFAULT_PORT), f"{path}: port"
     if not 1 <= chosen_port <= 65535:
-        raise ConfigError(f"{port_source}: {chosen_port} is not a port between 1 and 65535")
+        raise ConfigError(f"{port_source}: {shown(chosen_port)} is not a port between 1 and 65535")
 
     margin = (
         parse_duration(document["rotation_margin"], f"{path}: rotation_margin")
@@ -194,15 +201,15 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
+    data = read_user_file(path, MAX_SETTINGS_BYTES)
+    if data is None:
         return {}
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or move it aside") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    except ValueError as exc:  # an integer of thousands of digits, which Python refuses to convert
+        raise ConfigError(f"{path}: not usable TOML ({exc}); fix the file or move it aside") from exc
 
 
 def _env_int(environ: Mapping[str, str], name: str) -> int | None:
@@ -212,7 +219,7 @@ def _env_int(environ: Mapping[str, str], name: str) -> int | None:
     try:
         return int(value)
     except ValueError as exc:
-        raise ConfigError(f"${name}={value!r} is not a number") from exc
+        raise ConfigError(f"${name}={shown(value)} is not a number") from exc
 
 
 def _typed(document: Mapping[str, Any], key: str, kind: type, path: Path, default: Any) -> Any:
@@ -220,7 +227,7 @@ def _typed(document: Mapping[str, Any], key: str, kind: type, path: Path, defaul
         return default
     value = document[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {value!r}")
+        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {shown(value)}")
     return value
 
 
@@ -238,6 +245,8 @@ def _optional_str(table: Mapping[str, Any], key: str, path: Path, prefix: str) -
     value = table.get(key)
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{path}: {prefix}.{key} must be a string")
+    if key == "region" and value is not None and not REGION.fullmatch(value):
+        raise ConfigError(f"{path}: {prefix}.{key} {shown(value)} is not an AWS region (like eu-west-1)")
     return value
 
 

@@ -33,3 +33,12 @@ def role_arn_parts(arn: str) -> tuple[str, str] | None:
         return None
     account, _, path = arn.split(":", 4)[4].partition(":role/")
     return account, path.rsplit("/", 1)[-1]
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message quotes what it refuses without echoing a huge value."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer longer than Python will turn into text
+        return f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit else f"{text[: limit - 5]}...({len(text)} characters)"

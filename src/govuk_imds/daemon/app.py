@@ -1,8 +1,10 @@
 """The composition root: builds the real adapters, wires them together, and runs the daemon until told to stop.
 
 Start-up order matters: harden the process, clean the environment, check the runtime dir, refuse to run twice,
-bind the port (a clear error if it is taken), then serve, and only then report ready. Shutdown finishes in-flight
-requests, stops the control socket and removes the runtime files that describe a running daemon.
+take the port (from the service manager, or bind it: a clear error if it is taken), decide whether the token files
+can be trusted (only on the very socket the previous daemon served on), then serve, and only then report ready.
+Shutdown finishes in-flight requests, stops the control socket and removes the runtime files that describe a
+running daemon.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import errno
 import json
 import logging
 import os
-import resource
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,20 +26,24 @@ from aiohttp import web
 from .. import control
 from ..aws.clients import isolate_from_environment
 from ..aws.sts import Sts, StsIssuer
-from ..config.aws_config import load_environments
+from ..config.aws_config import Environments, load_environments
 from ..config.files import atomic_write, ensure_private_dir
 from ..config.settings import Settings
 from ..core.clock import SystemClock, rfc3339
 from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
 from ..core.held import Device
+from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
+from ..hardening import keep_memory_private
 from ..keystore.sessions import KeyringSessionStore
-from .activation import inherited_listener
+from .activation import identity, inherited_listener, launchd_listener
+from .admission import IDLE_SECONDS, Acceptor, connection_cap, raise_descriptor_limit
 from .attention import Attention, CliUnlocker, DesktopNotifier
 from .console import console_credentials
 from .control_server import start_control_server
 from .keeper import SessionKeeper
+from .refusals import Refusals
 from .service import Service, keep_cache_enabled
 from .state_files import StateFiles
 from .tokens import TokenStore
@@ -48,17 +52,6 @@ from .web import create_app
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
-
-
-def harden_process() -> None:
-    """No core dumps (they would hold credentials), and on Linux no ptrace attach by other processes."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_dumpable = 4
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
 def bind_loopback(port: int) -> socket.socket:
@@ -100,26 +93,52 @@ class Daemon:
             on_locked_request=self._attention.refused,
         )
         self._started = datetime.now(UTC)
+        self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         paths = self.settings.runtime
         ensure_private_dir(paths.root)
         _refuse_second_daemon(self.settings)
         self._states.clear()  # a daemon that died left its last word there; nothing is unlocked now
-        # Under systemd socket activation the port is already ours, held even while the daemon restarts.
-        listener = inherited_listener(os.environ, os.getpid(), expected_port=self.settings.port)
+        descriptors = raise_descriptor_limit()
+        # Under socket activation the port is already ours, held by systemd or launchd even while no daemon runs.
+        port = self.settings.port
+        listener = inherited_listener(os.environ, os.getpid(), expected_port=port) or launchd_listener(
+            expected_port=port
+        )
+        held = listener is not None
         if listener is None:
-            listener = bind_loopback(self.settings.port)
-        self._load_environments(initial=True)
+            listener = bind_loopback(port)
+        if self._tokens.start_serving_on(identity(listener) if held else None):
+            log.info("tokens kept: the service manager held the port since the previous daemon")
+        else:
+            log.info("new tokens for every environment: nobody can vouch for the port while no daemon held it")
+        self._adopt(load_environments(self.settings), initial=True)
         await self._restore_sessions()
+        refusals = Refusals()
+        refusals.absorb_aiohttp_rejections()
+        in_flight: set[object] = set()
         runner = web.AppRunner(
-            create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix),
+            create_app(
+                self._service,
+                self._tokens,
+                port,
+                self.settings.profile_prefix,
+                refusals=refusals,
+                in_flight=in_flight,
+            ),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=5,
+            keepalive_timeout=IDLE_SECONDS,
         )
         await runner.setup()
-        await web.SockSite(runner, listener).start()
+        assert runner.server is not None
+        acceptor = Acceptor(
+            listener, runner.server, cap=connection_cap(descriptors), refusals=refusals, in_flight=in_flight
+        )
+        acceptor.start()
         control_server = await start_control_server(paths.control_socket, self.dispatch)
         maintenance = asyncio.get_running_loop().create_task(self._service.run())
         atomic_write(
@@ -137,7 +156,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_quietly)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         log.info(
             "serving on http://127.0.0.1:%d/v1/credentials/<environment> (pid %d)", self.settings.port, os.getpid()
         )
@@ -148,7 +167,9 @@ class Daemon:
             self._notify("STOPPING=1")
             log.info("stopping")
             control_server.close()
-            await runner.cleanup()  # stops accepting, lets in-flight requests finish
+            acceptor.stop()
+            await runner.cleanup()  # lets in-flight requests finish
+            listener.close()
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
@@ -169,22 +190,32 @@ class Daemon:
             return
         self._service.restore(kept)
 
-    def _load_environments(self, *, initial: bool) -> list[str]:
-        environments = load_environments(self.settings)
+    def _adopt(self, environments: Environments, *, initial: bool) -> list[str]:
         for name, problem in environments.problems.items():
             log.warning("environment %s is unusable: %s", name, problem)
-        for name in environments.specs:
-            self._tokens.ensure(name)
+        self._tokens.ensure_all(list(environments.specs))
         self._service.set_environments(environments.specs)
         if not initial:
             log.info("configuration reloaded: %s", ", ".join(environments.names()) or "no environments")
         return environments.names()
 
-    def _reload_quietly(self) -> None:
-        try:
-            self._load_environments(initial=False)
-        except GovukImdsError as exc:
-            log.error("reload failed, keeping the previous configuration: %s", exc)
+    async def _reload(self) -> list[str]:
+        """Re-read the AWS config in a worker thread: a huge file must not stop the endpoint answering meanwhile."""
+        async with self._reloading:
+            environments = await asyncio.to_thread(load_environments, self.settings)
+            await asyncio.to_thread(self._tokens.ensure_all, list(environments.specs))
+            return self._adopt(environments, initial=False)
+
+    def _reload_in_background(self) -> None:
+        async def reload() -> None:
+            try:
+                await self._reload()
+            except GovukImdsError as exc:
+                log.error("reload failed, keeping the previous configuration: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def dispatch(self, message: dict[str, Any]) -> dict[str, Any]:
         """Answer one control request. Errors raised here reach the CLI as their one-line message."""
@@ -209,7 +240,7 @@ class Daemon:
                 names = self._service.names()
                 locked = await self._service.lock_all()
             else:
-                names = [str(name) for name in message.get("environments", [])]
+                names = _names(message.get("environments", []), "lock")
                 for name in names:
                     await self._service.lock(name)
                 locked = names
@@ -224,7 +255,7 @@ class Daemon:
             duration = self.settings.session_duration_for(name)
             return {**base, **await console_credentials(self._service, self._issuer, SystemClock(), name, duration)}
         if operation == "reload":
-            return {**base, "environments": self._load_environments(initial=False)}
+            return {**base, "environments": await self._reload()}
         if operation == "stop":
             self._stop.set()
             return base
@@ -240,27 +271,40 @@ class Daemon:
             raise InvalidInput(
                 "these environments use different source profiles or MFA devices; unlock them separately"
             )
-        durations = {spec.name: _seconds(message.get("durations", {}).get(spec.name)) for spec in specs}
+        given = message.get("durations")
+        if not isinstance(given, dict):
+            raise InvalidInput("malformed unlock request: no durations")
+        durations = {spec.name: _seconds(given.get(spec.name)) for spec in specs}
+        # The whole request is checked before anything changes: a malformed one leaves no session and no file.
+        session = None if message.get("session") is None else MfaSession.from_wire(message["session"])
+        granted = None if session is None else _seconds(message.get("granted_seconds"))
+        explicit = None if message.get("explicit_seconds") is None else _seconds(message["explicit_seconds"])
+        fresh = _names(message.get("fresh") or [], "unlock")
         for spec in specs:
             self._tokens.ensure(spec.name)
-        if message.get("session") is not None:
-            session = MfaSession.from_wire(message["session"])
-            granted = _seconds(message.get("granted_seconds"))
+        if session is not None:
             return {"results": await self._service.unlock_all(specs, durations, session, granted=granted)}
-        explicit = message.get("explicit_seconds")
-        fresh = [str(name) for name in message.get("fresh") or []]
-        reason = self._service.code_needed_for(
-            specs, durations, explicit=None if explicit is None else _seconds(explicit), fresh=fresh
-        )
+        reason = self._service.code_needed_for(specs, durations, explicit=explicit, fresh=fresh)
         if reason is not None:
             return {"needs_code": reason}
         return {"results": await self._service.unlock_all(specs, durations), "held": True}
 
 
+#: No duration the CLI sends is longer than GetSessionToken's 36 hours; far longer ones would overflow a datetime.
+_LONGEST_SECONDS = 40 * 24 * 3600
+
+
 def _seconds(value: object) -> timedelta:
-    if type(value) is not int or value <= 0:
+    if type(value) is not int or not 0 < value <= _LONGEST_SECONDS:
         raise InvalidInput("malformed unlock request: a duration is not a positive number of seconds")
     return timedelta(seconds=value)
+
+
+def _names(value: object, operation: str) -> list[str]:
+    names = value if isinstance(value, list) else [None]
+    if not all(isinstance(name, str) and ENVIRONMENT_NAME.fullmatch(name) for name in names):
+        raise InvalidInput(f"malformed {operation} request: environments must be a list of environment names")
+    return [str(name) for name in names]
 
 
 def _refuse_second_daemon(settings: Settings) -> None:
@@ -273,7 +317,7 @@ def _refuse_second_daemon(settings: Settings) -> None:
 
 def serve(settings: Settings, notify: Notify) -> int:
     """Run the daemon in this process until SIGTERM, SIGINT or `govuk-imds stop`."""
-    harden_process()
+    keep_memory_private()
     isolate_from_environment(os.environ)
     keep_cache_enabled(os.environ)
     try:

@@ -170,11 +170,12 @@ def check_token_variable(environ: Mapping[str, str], name: str, token_file: str)
 # -- the AWS files --------------------------------------------------------------------------------------------------
 
 
-def check_credentials_file(path: Path) -> list[Finding]:
-    """Plaintext key pairs: in ``[default]`` they shadow the endpoint (a problem), elsewhere they should be imported."""
+def check_credentials_file(path: Path, *, only_default: bool = False) -> list[Finding]:
+    """Plaintext key pairs: in ``[default]`` they shadow the endpoint (a problem), elsewhere they should be imported.
+    ``only_default``: just the first kind (what `env` warns about; a huge file is then not parsed whole)."""
     check = "credentials-file"
     try:
-        sections = read_ini(path)
+        sections = read_ini(path, only={"default"} if only_default else None)
     except ConfigError as exc:
         return [problem(check, f"{exc}; every AWS tool fails on it", f"edit {path}")]
     if sections is None:
@@ -211,7 +212,7 @@ def check_default_profile(path: Path) -> list[Finding]:
     """A ``[default]`` profile in ~/.aws/config that yields credentials shadows the endpoint like one in credentials."""
     check = "default-profile"
     try:
-        sections = read_ini(path)
+        sections = read_ini(path, only={"default", "profile default"})
     except ConfigError:
         return []  # a broken config file is the profiles check's to report
     if sections is None:

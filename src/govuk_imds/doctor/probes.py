@@ -22,7 +22,8 @@ from ..endpoint_client import EndpointAnswer, fetch
 from ..errors import DaemonNotRunning, GovukImdsError
 
 STS_TIMEOUT_SECONDS = 3.0
-DAEMON_TIMEOUT_SECONDS = 2.0
+#: A daemon busy with a reload or a loaded machine can take a moment: 5 s, like the other commands allow.
+DAEMON_TIMEOUT_SECONDS = 5.0
 #: What the endpoint check keeps of an answer: never the credentials themselves.
 KEPT = ("Expiration", "code", "message")
 
@@ -74,15 +75,20 @@ def _pid_from_state(path: Path) -> int | None:
         return None
 
 
-def fetch_credentials(port: int, name: str, token_file: Path, *, timeout: float = 5.0) -> EndpointAnswer | str:
+def fetch_credentials(
+    port: int, name: str, token_file: Path, *, control_socket: Path, timeout: float = 5.0
+) -> EndpointAnswer | str:
     """Ask our endpoint exactly as an SDK does, with the token file's token; what went wrong when there is no
-    answer. The check keeps only the status, the expiry and an error message, never the credentials."""
+    answer (also a port held by someone else: the token is then not sent). The check keeps only the status, the
+    expiry and an error message, never the credentials."""
     try:
         token = read_private(token_file).decode("ascii")
     except (OSError, GovukImdsError, UnicodeDecodeError) as exc:
         return f"cannot read {token_file}: {exc}"
     try:
-        answer = fetch(port, name, token, timeout=timeout)
+        answer = fetch(port, name, token, control_socket=str(control_socket), timeout=timeout)
+    except GovukImdsError as exc:
+        return str(exc)
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     kept: dict[str, Any] = {key: answer.document[key] for key in KEPT if key in answer.document}
