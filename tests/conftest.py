@@ -2,7 +2,8 @@
 
 * ``moto`` / ``sts``: moto_server as STS and IAM, behind ``StsProxy`` which checks MFA codes like AWS does.
 * ``keyring_parts``: a private gnome-keyring on a private D-Bus session bus can be started.
-* ``world``: one user's machine (``support.world.World``); ``served``: a daemon shared by a module's tests, with
+* ``world``: one user's machine (``support.world.World``); ``authenticator``: stand-in ykman and zenity on its
+  PATH; ``served``: a daemon shared by a module's tests, with
   production and staging unlocked; ``fast_rotation``: role credentials that need renewing every few seconds.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.authenticator import Authenticator
 from tests.support.secret_service import install_hint, missing_parts
 from tests.support.sts_emulator import MotoServer, StsProxy, start_moto
 from tests.support.world import BIN, World, make_world, require
@@ -46,6 +48,14 @@ def keyring_parts() -> None:
 def world(tmp_path: Path, sts: StsProxy, moto: MotoServer, keyring_parts: None) -> Iterator[World]:
     with make_world(tmp_path, sts, moto) as state:
         yield state
+
+
+@pytest.fixture
+def authenticator(world: World) -> Authenticator:
+    """Stand-in ``ykman`` and ``zenity`` first on the world's PATH, holding the emulator's MFA device secret."""
+    stand_ins = Authenticator(world.home / "authenticator", world.sts.secret(world.mfa_serial))
+    world.environment["PATH"] = f"{stand_ins.bin}:{world.environment['PATH']}"
+    return stand_ins
 
 
 @pytest.fixture(scope="module")

@@ -35,16 +35,18 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "endpoint_client": frozenset({"control", "errors"}),
     "aws": frozenset({"core", "config", "errors"}),
     "keystore": frozenset({"core", "config", "errors"}),
-    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "hardening"}),
+    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "hardening", "desktop"}),
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "console": frozenset({"core", "config", "aws", "control", "errors"}),
     "govuk": frozenset({"core", "config", "errors"}),
     "shells": frozenset({"core", "config", "errors"}),
+    "desktop": frozenset({"core", "errors"}),
+    "codes": frozenset({"core", "config", "desktop", "errors"}),
     "cli": frozenset(
         {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
-         "endpoint_client", "govuk", "shells", "hardening", "__init__"}
+         "endpoint_client", "govuk", "shells", "hardening", "desktop", "codes", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
     "entry": frozenset({"credential_process", "cli", "shells"}),
@@ -65,6 +67,7 @@ NOT_FOR_LIGHT_COMMANDS = ("aiohttp", "aiocache", "boto3", "botocore.session", "b
 LIGHT_COMMANDS = {
     "env": ("govuk_imds.cli.shell", "cmd_env"),
     "exec": ("govuk_imds.cli.shell", "cmd_exec"),
+    "shell": ("govuk_imds.cli.shell", "cmd_shell"),
     "credential-process": ("govuk_imds.cli.shell", "cmd_credential_process"),
     "profile": ("govuk_imds.cli.shell", "cmd_profile"),
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
@@ -270,7 +273,7 @@ def package() -> Package:
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
     for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "govuk",
-                   "shells", "cli"):
+                   "shells", "desktop", "codes", "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 

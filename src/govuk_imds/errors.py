@@ -8,6 +8,8 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── ConfigError                 a config file or profile is wrong (names file, profile and key)
     │   └── UnknownEnvironment      no such environment in the AWS config
     ├── InvalidInput                something typed or piped in has the wrong shape (MFA code, key pair)
+    │   └── CodeSourceFailed        no usable MFA code from mfa_process, stdin or a prompt (names the source, the fix)
+    │       └── PromptCancelled     the person cancelled the prompt (or let it time out)
     ├── KeyStoreError               the OS keyring
     │   ├── KeyringUnavailable      no usable secure backend, locked, or not answering
     │   │   └── KeyringTimeout      a keyring call did not return in time (it may still be running)
@@ -236,6 +238,16 @@ class CredentialProcessRefused(GovukImdsError):
 
 class BrowserUnavailable(GovukImdsError):
     exit_code = 10
+
+
+class CodeSourceFailed(InvalidInput):
+    """A source of MFA codes gave none that can be used: ``mfa_process`` failed, hung or printed something that is
+    not six digits, stdin held no code, or there is nowhere left to ask. The message names the source and the fix,
+    and never holds a code."""
+
+
+class PromptCancelled(CodeSourceFailed):
+    """The person cancelled the prompt for a code (a GUI dialog), or did not answer it in time."""
 
 
 class CommandNotFound(GovukImdsError):

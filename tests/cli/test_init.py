@@ -223,3 +223,19 @@ def test_accounts_lists_what_init_knows_and_json_too(home: Path) -> None:
     tools = next(item for item in document["accounts"] if item["environment"] == "tools")
     assert tools == {"environment": "tools", "account_id": "900804735337",
                      "profiles": [{"profile": "govuk-tools", "role": "govuk-users"}]}
+
+
+def test_the_next_steps_show_the_yubikey_line_until_an_mfa_process_is_set(home: Path) -> None:
+    first = init(home, "--role", "govuk-users")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-3:] == [
+        f"With a YubiKey you never type a code: add this line under [profile gds] in {config(home)}",
+        "  mfa_process = ykman oath accounts code --single gds-users",
+        "(gds-users is the OATH account GOV.UK's guidance uses; `ykman oath accounts list` shows yours)",
+    ]
+    text = config(home).read_text().replace("[profile gds]\n", "[profile gds]\nmfa_process = ykman oath accounts "
+                                                               "code --single my-account\n")
+    config(home).write_text(text)
+    again = init(home, "--role", "govuk-users")
+    assert again.returncode == 0, again.stderr
+    assert "mfa_process" not in again.stdout

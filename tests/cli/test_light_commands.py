@@ -165,3 +165,13 @@ def test_a_reader_that_goes_away_is_not_a_traceback(user: dict[str, str]) -> Non
         os.close(write_end)
     assert "Traceback" not in result.stderr
     assert result.returncode == 141
+
+
+@pytest.mark.parametrize("argv", [("shell", "production"), ("exec", "production", "--", "/no/such/command")])
+def test_shell_and_exec_load_nothing_heavy_up_to_the_exec(user: dict[str, str], argv: tuple[str, ...]) -> None:
+    """Run in this interpreter up to the point where the program would replace it (here: a program that is not
+    there, so the interpreter survives to report what it loaded)."""
+    result = _python(RUN_MAIN, {**user, "SHELL": "/no/such/shell"}, argv)
+    assert result["code"] == 127
+    assert "command not found: /no/such/" in result["err"]
+    assert _loaded(result["modules"], (*NOT_FOR_THE_CLI, "jeepney")) == []

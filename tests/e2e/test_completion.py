@@ -89,7 +89,8 @@ def bash_candidates(user: dict[str, str], completion: Path, *words: str) -> list
 def test_bash_completes_commands_environments_and_options(user: dict[str, str], tmp_path: Path) -> None:
     completion = script("bash", user, tmp_path)
     assert bash_candidates(user, completion, "govuk-imds", "unl") == ["unlock"]
-    assert bash_candidates(user, completion, "govuk-imds", "s") == ["serve", "service", "start", "status", "stop"]
+    assert bash_candidates(user, completion, "govuk-imds", "s") == ["serve", "service", "shell", "start", "status",
+                                                                   "stop"]
     assert bash_candidates(user, completion, "govuk-imds", "unlock", "") == ENVIRONMENTS
     production_roles = ["production", "production-readonly"]
     assert bash_candidates(user, completion, "govuk-imds", "unlock", "staging", "prod") == production_roles

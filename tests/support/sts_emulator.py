@@ -85,6 +85,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -530,8 +531,9 @@ class StsProxy:
             self._devices[serial] = _Device(totp, access_key_id)
         return totp
 
-    def unused_code(self, serial: str) -> str:
-        """A code the proxy would accept now and has not yet accepted for ``serial``.
+    def unused_code(self, serial: str, exclude: Collection[str] = ()) -> str:
+        """A code the proxy would accept now and has not yet accepted for ``serial`` (nor is in ``exclude``: codes
+        handed out elsewhere and not spent yet).
 
         Lets a test get a second session without waiting 30 s. It tries the
         current step first, then the next and previous ones.
@@ -545,9 +547,14 @@ class StsProxy:
             )
             for offset in offsets:
                 code = device.totp.at(now, counter_offset=offset)
-                if code not in device.used:
+                if code not in device.used and code not in exclude:
                     return code
         raise RuntimeError(f"every code currently valid for {serial} has been used")
+
+    def secret(self, serial: str) -> str:
+        """The TOTP secret of a registered device (base32): what a stand-in authenticator app or YubiKey holds."""
+        with self._lock:
+            return str(self._devices[serial].totp.secret)
 
     def fail_next(
         self,

@@ -67,6 +67,21 @@ class Terminal:
                 except OSError:  # EIO: the program has gone
                     time.sleep(0.05)
 
+    def wait(self, timeout: float = 20) -> int:
+        """The program's exit status, once it has exited; what it printed until then is read into ``screen``."""
+        status = self._child.wait(timeout=timeout)
+        while True:
+            ready, _, _ = select.select([self._fd], [], [], 0.1)
+            if not ready:
+                return status
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:  # EIO: nobody holds the terminal's other side any more
+                return status
+            if not chunk:
+                return status
+            self.screen += chunk
+
     def close(self) -> None:
         if self._child.poll() is None:
             self._child.kill()

@@ -92,12 +92,21 @@ class World:
         return self.home / ".aws" / "config"
 
     def code(self) -> str:
-        return self.sts.unused_code(self.mfa_serial)
+        """A code STS accepts now, not yet handed out here (nor by a stand-in authenticator: ``authenticator``)."""
+        from .authenticator import ledger_codes, record_code
+
+        ledger = self.home / "authenticator"
+        code = self.sts.unused_code(self.mfa_serial, exclude=ledger_codes(ledger))
+        if ledger.is_dir():
+            record_code(ledger, code)
+        return code
 
     def cli(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """The command as a script runs it: no terminal at all (a session of its own, so not even ``/dev/tty`` of
+        whoever runs the tests), stdout and stderr captured."""
         return subprocess.run([str(BIN / "govuk-imds"), *args], input=input, capture_output=True, text=True,
-                              env=env or self.environment, timeout=timeout, check=False)
+                              env=env or self.environment, timeout=timeout, check=False, start_new_session=True)
 
     def add_key(self) -> None:
         added = self.cli("add", "gds", input=f'{{"AccessKeyId": "{self.key_id}", '

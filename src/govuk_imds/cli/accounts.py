@@ -261,6 +261,10 @@ def _next_steps(settings: Settings, source_profile: str, *, added: bool, environ
     print("Next:")
     for command, why in steps:
         print(f"  {command.ljust(width)}  # {why}")
+    from .codes import yubikey_hint
+
+    for line in yubikey_hint(settings, source_profile):
+        print(line)
 
 
 # -- accounts -------------------------------------------------------------------------------------------------------

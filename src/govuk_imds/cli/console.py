@@ -23,9 +23,10 @@ from ..core.clock import rfc3339
 from ..core.credentials import RoleCredentials
 from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
-from ..errors import BrowserUnavailable, InvalidInput
+from ..errors import BrowserUnavailable, ControlError, InvalidInput
 from ..hardening import keep_memory_private
 from ._common import AddCommand
+from .on_demand import unlock_now
 
 if TYPE_CHECKING:
     from ..aws.federation import BrowserRequest
@@ -53,6 +54,7 @@ def add_commands(command: AddCommand) -> None:
     )
     console.add_argument("--yes", action="store_true", help="with --print: write the URL to a terminal too")
     console.add_argument("--list-services", action="store_true", help="list the names --service knows")
+    console.add_argument("--no-unlock", action="store_true", help="do not unlock a locked environment first")
 
 
 def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -74,9 +76,9 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
 
     federation = Federation(signin_url(settings))
     _harden_before_secrets()
-    # A locked environment comes back as the daemon's EnvironmentLocked (exit status 5), which says what to run.
-    # Unlocking on demand belongs here once the CLI can do it.
-    answer = control.request(settings.runtime.control_socket, {"op": "console", "environment": spec.name})
+    answer = _credentials(settings, spec, unlock=not arguments.no_unlock)
+    if isinstance(answer, int):
+        return answer  # the unlock failed, and has said why
     credentials = RoleCredentials.from_wire(answer["credentials"])
     request = federation.login(federation.signin_token(credentials), place)
     if arguments.logout:
@@ -89,6 +91,24 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
     _open(request, spec)
     print(_summary(spec, answer, credentials, printed=False))
     return 0
+
+
+def _credentials(settings: Settings, spec: EnvironmentSpec, *, unlock: bool) -> dict[str, Any] | int:
+    """Fresh role credentials from the daemon; a locked environment is unlocked first (unless ``--no-unlock``, or
+    there is no way to ask for a code here: then the daemon's EnvironmentLocked, exit status 5, says what to run).
+    An unlock that failed gives its exit status."""
+    request = {"op": "console", "environment": spec.name}
+    try:
+        return control.request(settings.runtime.control_socket, request)
+    except ControlError as exc:
+        if exc.code != "EnvironmentLocked" or not unlock:
+            raise
+        status = unlock_now(settings, spec)
+        if status is None:
+            raise
+        if status:
+            return status
+    return control.request(settings.runtime.control_socket, request)
 
 
 def _check_output(arguments: argparse.Namespace, spec: EnvironmentSpec) -> None:

@@ -20,7 +20,8 @@ from ..core.credentials import LongTermKey
 from ..errors import InvalidInput
 from ..hardening import keep_memory_private
 from ..keys.listing import DEFAULT_MAX_AGE_DAYS
-from ._common import AddCommand, read_mfa_code, source_profile_name, terminal_confirm
+from ._common import AddCommand, source_profile_name, terminal_confirm
+from .codes import add_code_options, rotation_sources
 
 
 def add_commands(command: AddCommand) -> None:
@@ -34,7 +35,7 @@ def add_commands(command: AddCommand) -> None:
     imported.add_argument("--yes", action="store_true", help="remove the key pair from the file without asking")
     rotate = command("rotate-key", cmd_rotate_key, "replace a source profile's access key with a new one, safely")
     rotate.add_argument("source_profile", help="e.g. gds")
-    rotate.add_argument("--code", help="the six-digit MFA code (otherwise prompted, or read from stdin)")
+    add_code_options(rotate, prompt=False)
     listed = command("keys", cmd_keys, "list the stored source profiles, their key ids and ages")
     listed.add_argument("source_profiles", nargs="*", metavar="SOURCE_PROFILE")
     listed.add_argument(
@@ -98,6 +99,7 @@ def cmd_import(arguments: argparse.Namespace, settings: Settings) -> int:
 def cmd_rotate_key(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..aws.clients import isolate_from_environment
     from ..aws.iam import Iam
+    from ..codes.sources import read_code
     from ..config.aws_config import source_profile_mfa_serial
     from ..keys.rotation import rotate_key
     from ..keystore.backends import open_keyring
@@ -107,7 +109,10 @@ def cmd_rotate_key(arguments: argparse.Namespace, settings: Settings) -> int:
     serial = source_profile_mfa_serial(settings, profile)
     store = open_keyring(settings.keyring_backend)
     isolate_from_environment(os.environ)
-    result = rotate_key(profile, store, Iam(settings), serial, lambda: read_mfa_code(arguments.code, serial))
+    sources = rotation_sources(settings, profile, serial, given=arguments.code,
+                               mfa_process=not arguments.no_mfa_process, stdin=sys.stdin)
+    fix = "run it in a terminal, pass --code, pipe the code in, or set mfa_process (README: \"MFA codes\")"
+    result = rotate_key(profile, store, Iam(settings), serial, lambda: read_code(sources, fix))
     print(
         f"rotated the key for {profile!r} ({result.user_name}): {result.new_key!r} is in {store.backend_name} and "
         f"works; {result.old_key!r} is deleted in AWS"

@@ -30,15 +30,14 @@ from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
 from ..hardening import keep_memory_private
-from ._common import AddCommand, checked_mfa_code, read_mfa_code
+from ._common import AddCommand
+from .codes import add_code_options
 
 
 def add_commands(command: AddCommand) -> None:
     unlock = command("unlock", cmd_unlock, "unlock environments, with the held MFA session or one new MFA code")
     unlock.add_argument("environments", nargs="+", metavar="ENVIRONMENT")
-    unlock.add_argument(
-        "--code", help="the six-digit MFA code, if one is needed (otherwise prompted, or read from stdin)"
-    )
+    add_code_options(unlock, prompt=True)
     unlock.add_argument(
         "--duration",
         help="how long this unlock lasts (15m-36h, e.g. 3h or 1h30m) instead of each environment's session_duration; "
@@ -57,9 +56,12 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
+    from ..codes.sources import checked_code, read_code
+    from .codes import code_sources
+
     keep_memory_private()
     # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
-    given_code = checked_mfa_code(arguments.code) if arguments.code is not None else None
+    given_code = checked_code(arguments.code) if arguments.code is not None else None
     explicit = _duration_flag(arguments.duration)
     environments = load_environments(settings)
     specs: list[EnvironmentSpec] = []
@@ -93,8 +95,10 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
         store = open_keyring(settings.keyring_backend)
         if not store.holds(device.source_profile):  # before the person is asked for a code
             raise NoKeyStored(device.source_profile)
-        print(f"an MFA code is needed: {answer['needs_code']}")
-        code = given_code or read_mfa_code(None, device.mfa_serial)
+        print(f"an MFA code is needed: {answer['needs_code']}", flush=True)
+        sources = code_sources(settings, specs, given=given_code, mfa_process=not arguments.no_mfa_process,
+                               prompt=arguments.prompt, stdin=sys.stdin)
+        code = read_code(sources, _no_code_fix(specs))
         key = store.get(device.source_profile)  # as late as it can be: after the code, right before it is used
         if key is None:
             raise NoKeyStored(device.source_profile)
@@ -106,6 +110,12 @@ def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
             socket_path, {**request, "session": session.to_wire(), "granted_seconds": int(granted.total_seconds())}
         )
         return _report(answer["results"], durations)
+
+
+def _no_code_fix(specs: list[EnvironmentSpec]) -> str:
+    names = " ".join(spec.name for spec in specs)
+    return (f"run `govuk-imds unlock {names}` in a terminal, pass --code, pipe the code in, or set mfa_process "
+            '(README: "MFA codes")')
 
 
 def _duration_flag(text: str | None) -> timedelta | None:
@@ -197,13 +207,19 @@ def _flag(duration: timedelta) -> str:
 
 @contextlib.contextmanager
 def _unlock_lock(settings: Settings) -> Iterator[None]:
-    """One unlock at a time per user: a second one waits here instead of spending another code."""
+    """One unlock at a time per user: a second one waits here instead of spending another code, and says so (the
+    first may be waiting for a person: a prompt in another terminal, or one the daemon opened on the screen)."""
     import fcntl
 
     path = settings.runtime.root / "unlock.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("waiting for another unlock to finish (it may be asking for a code in another terminal or on "
+                  "your screen)", flush=True)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)

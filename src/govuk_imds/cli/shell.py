@@ -1,7 +1,9 @@
-"""Pointing tools at the endpoint: ``env`` (shell code to eval), ``exec`` (run one command), ``credential-process``
-(the full form of the lean path, with its explanations) and ``profile`` (a ``credential_process`` profile).
+"""Pointing tools at the endpoint: ``env`` (shell code to eval), ``exec`` (run one command), ``shell`` (a shell of
+your own), ``credential-process`` (the full form of the lean path, with its explanations) and ``profile`` (a
+``credential_process`` profile).
 
-All four are light commands: no boto3, aiohttp or keyring on their import path.
+All five are light commands: no boto3, aiohttp or keyring on their import path. ``env``, ``exec`` and ``shell``
+unlock a locked environment first (``on_demand``), which loads those only when it happens.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ..config.aws_config import load_environments
 from ..config.settings import Settings
 from ..core import shellenv
+from ..core.environment import EnvironmentSpec
 from ..errors import (
     CommandNotFound,
     CredentialProcessRefused,
@@ -25,6 +29,7 @@ from ..errors import (
     UnknownEnvironmentToken,
 )
 from ._common import AddCommand
+from .on_demand import NO_UNLOCK_HELP, unlock_if_locked
 
 
 def add_commands(command: AddCommand) -> None:
@@ -32,9 +37,14 @@ def add_commands(command: AddCommand) -> None:
     env.add_argument("environment")
     env.add_argument("--shell", choices=["sh", "bash", "zsh", "fish"], default="sh")
     env.add_argument("--json", action="store_true")
+    env.add_argument("--no-unlock", action="store_true", help=NO_UNLOCK_HELP)
     run = command("exec", cmd_exec, "run a command with an environment's credentials")
     run.add_argument("environment")
+    run.add_argument("--no-unlock", action="store_true", help=NO_UNLOCK_HELP)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    own = command("shell", cmd_shell, "start your shell with an environment's credentials; `exit` comes back")
+    own.add_argument("environment")
+    own.add_argument("--no-unlock", action="store_true", help=NO_UNLOCK_HELP)
     process = command(
         "credential-process",
         cmd_credential_process,
@@ -45,11 +55,11 @@ def add_commands(command: AddCommand) -> None:
     profile.add_argument("environment")
 
 
-def _variables(settings: Settings, name: str) -> dict[str, str]:
-    """The variables for `env` and `exec`, with a line on stderr for anything that will stop tools using them."""
+def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
+    """The variables for `env`, `exec` and `shell`, with a line on stderr for anything that will stop tools using
+    them."""
     from ..config.files import runtime_dir_ready
 
-    spec = load_environments(settings, only=[name]).resolve(name)
     runtime_dir_ready(settings.runtime.root)  # a token path inside someone else's directory is never handed out
     token_file = settings.runtime.token_file(spec.name)
     running = settings.runtime.control_socket.exists()
@@ -103,7 +113,11 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
 
 
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
-    variables = _variables(settings, arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
+    status = unlock_if_locked(settings, spec, wanted=not arguments.no_unlock)
+    if status:
+        return status  # nothing on stdout: `eval` changes nothing
+    variables = _variables(settings, spec)
     _warn_about_shadowing_files(settings)
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
@@ -111,15 +125,63 @@ def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
-    argv = list(arguments.argv)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
+    options, argv = _leading_options(list(arguments.argv), {"--no-unlock"})
     if not argv:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
-    variables = _variables(settings, arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
+    no_unlock = arguments.no_unlock or "--no-unlock" in options
+    status = unlock_if_locked(settings, spec, wanted=not no_unlock)
+    if status:
+        return status
+    variables = _variables(settings, spec)
     _warn_about_shadowing_files(settings)
-    environment = shellenv.apply(os.environ, variables)
+    _become(argv, shellenv.apply(os.environ, variables))
+
+
+def cmd_shell(arguments: argparse.Namespace, settings: Settings) -> int:
+    """The user's own shell, with the environment's variables (``GOVUK_IMDS_ENVIRONMENT`` for prompt segments); it
+    is a child of the shell the person typed in, so `exit` leaves that one as it was."""
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
+    # An environment with `confirm = true` asks here, before anything is unlocked (issue 18's confirm helper).
+    status = unlock_if_locked(settings, spec, wanted=not arguments.no_unlock)
+    if status:
+        return status
+    variables = _variables(settings, spec)
+    _warn_about_shadowing_files(settings)
+    program = _users_shell()
+    inside = os.environ.get("GOVUK_IMDS_ENVIRONMENT")
+    where = f" (inside the one for {inside})" if inside else ""
+    print(f"govuk-imds: a new {os.path.basename(program)} for {spec.name}{where}; `exit` comes back here",
+          file=sys.stderr)
+    _become([program], shellenv.apply(os.environ, variables))
+
+
+def _leading_options(argv: list[str], known: set[str]) -> tuple[set[str], list[str]]:
+    """`exec ENV --no-unlock -- COMMAND`: argparse hands everything after ENV to the command, so our own options
+    written there are taken from its front, up to `--`."""
+    taken = set()
+    while argv and argv[0] in known:
+        taken.add(argv.pop(0))
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    return taken, argv
+
+
+def _users_shell() -> str:
+    """``$SHELL``, else the login shell in the password database, else ``/bin/sh``."""
+    if os.environ.get("SHELL"):
+        return os.environ["SHELL"]
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        return "/bin/sh"
+
+
+def _become(argv: list[str], environment: dict[str, str]) -> NoReturn:
     sys.stdout.flush()
+    sys.stderr.flush()
     try:
         os.execvpe(argv[0], argv, environment)  # noqa: S606 - exec is the point: the command's own exit status
     except FileNotFoundError as exc:

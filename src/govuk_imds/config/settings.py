@@ -25,6 +25,12 @@ DEFAULT_PORT = 9911
 DEFAULT_ROTATION_MARGIN = timedelta(minutes=30)
 DEFAULT_SESSION_DURATION = timedelta(hours=8)
 DEFAULT_PREFIX = "govuk-"
+#: How long a source of MFA codes (``mfa_process``, a GUI prompt) may take: a YubiKey waits about 15 s for a touch,
+#: and a person needs some time to find a phone and type.
+DEFAULT_CODE_TIMEOUT = timedelta(seconds=60)
+CODE_TIMEOUT_RANGE = (timedelta(seconds=1), timedelta(minutes=10))
+#: What the daemon does when a tool asks for a locked environment (besides answering 423 at once).
+PROMPT_MODES = ("notify", "gui", "off")
 # GetSessionToken accepts 15 minutes to 36 hours.
 SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
 #: Far beyond any duration that makes sense here, and far inside what ``timedelta`` holds: a longer number of seconds
@@ -67,6 +73,12 @@ class Settings:
     signin_endpoint_url: str | None = None
     keyring_backend: str | None = None
     log_level: str = "INFO"
+    #: ``mfa_process`` from config.toml: ``None`` when it is not set there (the AWS config's is used), ``""`` for
+    #: none at all.
+    mfa_process: str | None = None
+    #: When a tool asks for a locked environment: a desktop notification, a GUI prompt, or nothing.
+    prompt: str = "notify"
+    code_timeout: timedelta = DEFAULT_CODE_TIMEOUT
 
     def session_duration_for(self, environment: str) -> timedelta:
         return self.session_duration_overrides.get(environment, self.session_duration)
@@ -91,6 +103,9 @@ _TOP_KEYS = {
     "sts",
     "iam",
     "signin",
+    "mfa_process",
+    "prompt",
+    "code_timeout",
 }
 
 
@@ -155,6 +170,14 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{level_source}: {level!r} must be DEBUG, INFO, WARNING or ERROR")
     home = Path(environ.get("HOME", "~")).expanduser()
+    prompt = _typed(document, "prompt", str, path, "notify")
+    if prompt not in PROMPT_MODES:
+        raise ConfigError(f'{path}: prompt must be "notify", "gui" or "off", not {prompt!r}')
+    code_timeout = DEFAULT_CODE_TIMEOUT
+    if "code_timeout" in document:
+        code_timeout = parse_duration(document["code_timeout"], f"{path}: code_timeout")
+        if not CODE_TIMEOUT_RANGE[0] <= code_timeout <= CODE_TIMEOUT_RANGE[1]:
+            raise ConfigError(f"{path}: code_timeout must be between 1s and 10m")
     return Settings(
         config_file=path,
         runtime=RuntimePaths(default_runtime_dir(environ)),
@@ -171,6 +194,9 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         signin_endpoint_url=_optional_str(signin, "endpoint_url", path, "signin"),
         keyring_backend=_typed(document, "keyring_backend", str, path, None),
         log_level=level.upper(),
+        mfa_process=_typed(document, "mfa_process", str, path, None),
+        prompt=prompt,
+        code_timeout=code_timeout,
     )
 
 

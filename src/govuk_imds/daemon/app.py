@@ -39,6 +39,7 @@ from ..hardening import keep_memory_private
 from ..keystore.sessions import KeyringSessionStore
 from .activation import identity, inherited_listener, launchd_listener
 from .admission import IDLE_SECONDS, Acceptor, connection_cap, raise_descriptor_limit
+from .attention import Attention, CliUnlocker, DesktopNotifier
 from .console import console_credentials
 from .control_server import start_control_server
 from .keeper import SessionKeeper
@@ -78,6 +79,10 @@ class Daemon:
         self._states = StateFiles(settings.runtime)
         self._keeper = SessionKeeper(KeyringSessionStore(settings.keyring_backend))
         self._issuer = StsIssuer(Sts(settings))
+        # A tool refused as locked: tell the person at the screen, or start an unlock for them (prompt = "gui").
+        self._attention = Attention(
+            settings.prompt, settings.fresh_code_for, SystemClock(), DesktopNotifier(os.environ), CliUnlocker(settings)
+        )
         self._service = Service(
             self._issuer,
             SystemClock(),
@@ -85,6 +90,7 @@ class Daemon:
             on_change=self._states.changed,
             profile_prefix=settings.profile_prefix,
             keeper=self._keeper,
+            on_locked_request=self._attention.refused,
         )
         self._started = datetime.now(UTC)
         self._reloading = asyncio.Lock()
@@ -167,6 +173,7 @@ class Daemon:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            await self._attention.close()
             await self._service.close()
             self._states.clear()
             paths.control_socket.unlink(missing_ok=True)

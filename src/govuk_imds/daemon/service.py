@@ -124,6 +124,7 @@ class Service:
         request_wait: float = REQUEST_WAIT_SECONDS,
         profile_prefix: str = DEFAULT_PREFIX,
         keeper: Keeper | None = None,
+        on_locked_request: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self._issuer = issuer
         self._clock = clock
@@ -137,6 +138,8 @@ class Service:
         #: One MFA session per source profile and device, shared by every environment unlocked with it.
         self._held: dict[Device, HeldSession] = {}
         self._keeper = keeper
+        #: (name, the client's User-Agent): a client with the right token was refused as locked (daemon/attention.py).
+        self._on_locked_request = on_locked_request
         self._keeping: asyncio.Task[None] | None = None
         #: AWS's clock minus the local one, learned from STS's answers (zero until the first).
         self._offset = NO_OFFSET
@@ -442,6 +445,8 @@ class Service:
         environment = self._environments.get(name)
         if environment is not None:
             environment.refused_while_locked = (self._clock.now(), client)
+            if self._on_locked_request is not None:
+                self._on_locked_request(name, client)
 
     # -- background maintenance -----------------------------------------------------------------------------------
 
