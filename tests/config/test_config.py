@@ -191,6 +191,8 @@ def test_the_signin_table_names_the_federation_endpoint(home: Home) -> None:
         ("900s", timedelta(seconds=900)),
         ("1h0m30s", timedelta(hours=1, seconds=30)),
         (" 45m ", timedelta(minutes=45)),
+        ("2d", timedelta(days=2)),  # for `audit --since 2d`
+        ("1d12h", timedelta(days=1, hours=12)),
         (900, timedelta(seconds=900)),
         (1, timedelta(seconds=1)),
     ],
@@ -201,7 +203,7 @@ def test_parse_duration_accepts(value: object, expected: timedelta) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "30", "abc", "1d", "-5m", "0m", "0h0m0s", "30 m", "m", "h30", "1.5h", 0, -900, 1.5, True, False, None, [30]],
+    ["", "30", "abc", "1w", "-5m", "0m", "0h0m0s", "30 m", "m", "h30", "1.5h", 0, -900, 1.5, True, False, None, [30]],
 )
 def test_parse_duration_refuses(value: object) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -15,9 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..core.guards import NO_GUARDS, Guards
 from ..core.session import MIN_SERVED_LIFETIME
 from ..errors import ConfigError
-from .paths import RuntimePaths, default_config_file, default_runtime_dir
+from .guards import GUARD_KEYS, read_guards
+from .paths import RuntimePaths, default_config_file, default_runtime_dir, default_state_dir
 
 DEFAULT_PORT = 9911
 DEFAULT_ROTATION_MARGIN = timedelta(minutes=30)
@@ -25,21 +27,47 @@ DEFAULT_SESSION_DURATION = timedelta(hours=8)
 DEFAULT_PREFIX = "govuk-"
 # GetSessionToken accepts 15 minutes to 36 hours.
 SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+#: The audit file is rotated at ``max_size`` and ``files`` of them are kept (the live one included).
+DEFAULT_AUDIT_MAX_SIZE = 8 * 1024 * 1024
+DEFAULT_AUDIT_FILES = 4
 
 
 def parse_duration(value: object, where: str) -> timedelta:
-    """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"`` or a number of seconds."""
+    """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"``, ``"2d"`` or a number of seconds."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match and any(match.groups()):
-            hours, minutes, seconds = (int(part or 0) for part in match.groups())
-            duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+            duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
             if duration > timedelta(0):
                 return duration
     raise ConfigError(f'{where}: {value!r} is not a duration; write it like "30m", "8h" or "1h30m"')
+
+
+def parse_size(value: object, where: str) -> int:
+    """``"8MB"``, ``"512KB"``, ``"1GB"`` (binary multiples: 1 MB = 1024 KB) or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip())
+        if match:
+            unit = (match.group(2) or "").upper()
+            return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
+    raise ConfigError(f'{where}: {value!r} is not a size; write it like "8MB" or "512KB"')
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``[audit]``: the record of who fetched credentials (``daemon/audit.py``)."""
+
+    file: Path
+    enabled: bool = True
+    max_size: int = DEFAULT_AUDIT_MAX_SIZE
+    files: int = DEFAULT_AUDIT_FILES
 
 
 @dataclass(frozen=True)
@@ -58,9 +86,19 @@ class Settings:
     signin_endpoint_url: str | None = None
     keyring_backend: str | None = None
     log_level: str = "INFO"
+    #: Per-environment guard-rails (confirm, deny_callers, lock_on_screen_lock, idle_lock), by canonical name.
+    guards: Mapping[str, Guards] = field(default_factory=dict)
+    audit: AuditSettings | None = None
 
     def session_duration_for(self, environment: str) -> timedelta:
         return self.session_duration_overrides.get(environment, self.session_duration)
+
+    def guards_for(self, environment: str) -> Guards:
+        return self.guards.get(environment, NO_GUARDS)
+
+    def guards_setting(self, environment: str) -> str:
+        """Where a person changes ``environment``'s guard-rails: the table in the config file."""
+        return f"[environments.{environment}] of {self.config_file}"
 
     @property
     def endpoint_base(self) -> str:
@@ -78,6 +116,7 @@ _TOP_KEYS = {
     "sts",
     "iam",
     "signin",
+    "audit",
 }
 
 
@@ -107,6 +146,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
 
     session_duration = _session_duration(document, path, "session_duration", DEFAULT_SESSION_DURATION)
     overrides: dict[str, timedelta] = {}
+    guards: dict[str, Guards] = {}
     environments = document.get("environments", {})
     if not isinstance(environments, dict):
         raise ConfigError(f"{path}: [environments] must be a table of [environments.<name>] tables")
@@ -114,12 +154,17 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     for name, table in environments.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [environments.{name}] must be a table")
-        extra = sorted(set(table) - {"session_duration"})
+        known = {"session_duration", *GUARD_KEYS}
+        extra = sorted(set(table) - known)
         if extra:
-            raise ConfigError(f"{path}: unknown setting environments.{name}.{extra[0]}; only session_duration")
+            raise ConfigError(
+                f"{path}: unknown setting environments.{name}.{extra[0]}; known: {', '.join(sorted(known))}"
+            )
+        # [environments.govuk-production] and [environments.production] name the same environment.
+        canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+        if set(table) & GUARD_KEYS:
+            guards[canonical] = read_guards(table, f"{path}: environments.{name}", parse_duration)
         if "session_duration" in table:
-            # [environments.govuk-production] and [environments.production] name the same environment.
-            canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
             overrides[canonical] = _session_duration(
                 table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
             )
@@ -127,6 +172,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
     signin = _table(document, "signin", {"endpoint_url"}, path)
+    audit = _audit(_table(document, "audit", {"enabled", "max_size", "files"}, path), path, environ)
     if environ.get("GOVUK_IMDS_LOG_LEVEL"):
         level, level_source = environ["GOVUK_IMDS_LOG_LEVEL"], "$GOVUK_IMDS_LOG_LEVEL"
     else:
@@ -149,6 +195,26 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         signin_endpoint_url=_optional_str(signin, "endpoint_url", path, "signin"),
         keyring_backend=_typed(document, "keyring_backend", str, path, None),
         log_level=level.upper(),
+        guards=guards,
+        audit=audit,
+    )
+
+
+def _audit(table: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> AuditSettings:
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{path}: audit.enabled must be true or false")
+    max_size = parse_size(table["max_size"], f"{path}: audit.max_size") if "max_size" in table else None
+    if max_size is not None and not 16 * 1024 <= max_size <= 1024**3:
+        raise ConfigError(f"{path}: audit.max_size must be between 16KB and 1GB")
+    files = table.get("files", DEFAULT_AUDIT_FILES)
+    if not isinstance(files, int) or isinstance(files, bool) or not 1 <= files <= 100:
+        raise ConfigError(f"{path}: audit.files must be a number from 1 to 100 (the live file included)")
+    return AuditSettings(
+        file=default_state_dir(environ) / "audit.jsonl",
+        enabled=enabled,
+        max_size=max_size or DEFAULT_AUDIT_MAX_SIZE,
+        files=files,
     )
 
 
