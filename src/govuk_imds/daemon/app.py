@@ -28,14 +28,19 @@ from ..aws.clients import isolate_from_environment
 from ..aws.sts import Sts, StsIssuer
 from ..config.aws_config import load_environments
 from ..config.files import atomic_write, ensure_private_dir
-from ..config.settings import Settings
+from ..config.settings import Settings, load_settings
 from ..core.clock import SystemClock, parse_rfc3339, rfc3339
 from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
+from ..core.guards import NO_GUARDS, Guards, screen_lock_reason
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
 from .activation import inherited_listener
+from .audit import AuditLog, AuditTrail
+from .callers import CallerFinder, platform_peers
 from .console import console_credentials
 from .control_server import start_control_server
+from .guardrails import Guardrails
+from .idle import IdleLock
 from .service import Service, keep_cache_enabled
 from .tokens import TokenStore
 from .web import create_app
@@ -79,13 +84,27 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tokens = TokenStore(settings.runtime)
         self._issuer = StsIssuer(Sts(settings))
+        self._clock = SystemClock()
         self._service = Service(
             self._issuer,
-            SystemClock(),
+            self._clock,
             rotation_margin=settings.rotation_margin,
             profile_prefix=settings.profile_prefix,
         )
         self._started = datetime.now(UTC)
+        # The guard-rails (issue 18): who calls, deny_callers, the audit record, idle and screen locks.
+        self._guards: dict[str, Guards] = dict(settings.guards)
+        audit = settings.audit
+        self._trail = AuditTrail(
+            AuditLog(audit.file, max_size=audit.max_size, files=audit.files) if audit and audit.enabled else None
+        )
+        self._finder = CallerFinder(platform_peers())
+        self._guardrails = Guardrails(
+            self._finder, self._trail, self._clock, guards_for=self._guards_for,
+            setting_for=settings.guards_setting, role_of=self._service.role_arn,
+        )
+        self._screen_lock: Any = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
         paths = self.settings.runtime
@@ -96,8 +115,10 @@ class Daemon:
         if listener is None:
             listener = bind_loopback(self.settings.port)
         self._load_environments(initial=True)
+        self._trail.open()
         runner = web.AppRunner(
-            create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix),
+            create_app(self._service, self._tokens, self.settings.port, self.settings.profile_prefix,
+                       self._guardrails),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=5,
@@ -106,6 +127,9 @@ class Daemon:
         await web.SockSite(runner, listener).start()
         control_server = await start_control_server(paths.control_socket, self.dispatch)
         maintenance = asyncio.get_running_loop().create_task(self._service.run())
+        self._background.append(asyncio.get_running_loop().create_task(IdleLock(
+            self._service, self._clock, self._guards_for).run()))
+        self._watch_screen_if_wanted()
         atomic_write(
             paths.state_file,
             json.dumps(
@@ -136,7 +160,13 @@ class Daemon:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            for task in self._background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._service.close()
+            self._finder.close()
+            self._trail.close()
             paths.control_socket.unlink(missing_ok=True)
             paths.state_file.unlink(missing_ok=True)
 
@@ -148,6 +178,9 @@ class Daemon:
             self._tokens.ensure(name)
         self._service.set_environments(environments.specs)
         if not initial:
+            # Guard-rails may change without a restart; the rest of config.toml needs one.
+            self._guards = dict(load_settings(os.environ, config_file=str(self.settings.config_file)).guards)
+            self._watch_screen_if_wanted()
             log.info("configuration reloaded: %s", ", ".join(environments.names()) or "no environments")
         return environments.names()
 
@@ -164,7 +197,10 @@ class Daemon:
         if operation == "ping":
             return base
         if operation == "status":
-            return {**base, "started": rfc3339(self._started), "environments": self._service.status()}
+            rows = self._service.status()
+            for row in rows:
+                row["last_client"] = self._trail.last_client(row["environment"])
+            return {**base, "started": rfc3339(self._started), "environments": rows, **self._guard_status()}
         if operation == "unlock":
             return {**base, "results": await self._unlock(message)}
         if operation == "lock":
@@ -193,6 +229,45 @@ class Daemon:
             return base
         raise InvalidInput(f"unknown control operation {operation!r}")
 
+    # -- the guard-rails -----------------------------------------------------------------------------------------
+
+    def _guards_for(self, name: str) -> Guards:
+        return self._guards.get(name, NO_GUARDS)
+
+    def _watch_screen_if_wanted(self) -> None:
+        """Start watching for screen locks once an environment asks for it (at start, or after a reload)."""
+        if self._screen_lock is not None or not any(guards.lock_on_screen_lock for guards in self._guards.values()):
+            return
+        if sys.platform == "darwin":
+            from .screen_lock_macos import MacScreenLockWatcher
+
+            self._screen_lock = MacScreenLockWatcher(self._screen_locked)
+        else:
+            try:
+                from .screen_lock import ScreenLockWatcher
+            except ImportError as exc:  # jeepney comes with the keyring's SecretStorage on Linux, but may be absent
+                log.warning("lock_on_screen_lock cannot work: %s", exc)
+                self._screen_lock = _Off(f"off: D-Bus cannot be read ({exc})")
+                return
+            self._screen_lock = ScreenLockWatcher(self._screen_locked, os.environ)
+        self._background.append(asyncio.get_running_loop().create_task(self._screen_lock.run()))
+
+    async def _screen_locked(self, event: str) -> None:
+        reason = screen_lock_reason(event, self._clock.now())
+        for name in self._service.names():
+            unlocked_at, _ = self._service.activity(name)
+            if self._guards_for(name).lock_on_screen_lock and unlocked_at is not None:
+                await self._service.lock(name, reason)
+
+    def _guard_status(self) -> dict[str, Any]:
+        wanted = sorted(name for name, guards in self._guards.items() if guards.lock_on_screen_lock)
+        return {
+            "screen_lock": {"environments": wanted,
+                            "sources": self._screen_lock.status() if self._screen_lock is not None else {}},
+            "audit": {"enabled": self._trail.enabled, "problem": self._trail.problem,
+                      "file": str(self.settings.audit.file) if self.settings.audit is not None else None},
+        }
+
     async def _unlock(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         mfa_session = MfaSession.from_wire(message.get("session"))
         specs = [EnvironmentSpec.from_wire(item) for item in message.get("environments", [])]
@@ -208,6 +283,16 @@ class Daemon:
             return await self._service.unlock(spec, mfa_session, ends_at)
 
         return list(await asyncio.gather(*(unlock_one(spec) for spec in specs)))
+
+
+class _Off:
+    """A screen-lock watcher that cannot run, and says why in `status`."""
+
+    def __init__(self, why: str) -> None:
+        self._why = why
+
+    def status(self) -> dict[str, str]:
+        return {"watcher": self._why}
 
 
 def _refuse_second_daemon(settings: Settings) -> None:

@@ -133,6 +133,18 @@ class Service:
     def knows(self, name: str) -> bool:
         return name in self._environments
 
+    def role_arn(self, name: str) -> str | None:
+        environment = self._environments.get(name)
+        return environment.spec.role_arn if environment is not None else None
+
+    def activity(self, name: str) -> tuple[datetime | None, datetime | None]:
+        """When ``name`` was unlocked (None while it is locked) and when it last served credentials: where an idle
+        lock counts from."""
+        environment = self._environments.get(name)
+        if environment is None or environment.session.state is State.LOCKED:
+            return None, None
+        return environment.unlocked_at, environment.last_served
+
     def names(self) -> list[str]:
         return sorted(self._environments)
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from ..core import ecs_protocol
 from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import CredentialsUnavailable, EnvironmentLocked, UnknownEnvironment
+from .guardrails import Guardrails
 from .service import Service
 from .tokens import TokenStore
 
@@ -100,7 +101,8 @@ def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.
     return web.Response(status=status, body=body, headers=headers)
 
 
-def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str) -> web.Application:
+def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str,
+               guardrails: Guardrails | None = None) -> web.Application:
     our_host = f"127.0.0.1:{port}".encode()
     refusals = _Refusals()
 
@@ -170,16 +172,31 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
                 f'its _FILE); run `eval "$(govuk-imds env {name})"` again; `govuk-imds doctor {name}` checks this '
                 "shell",
             )
+        if guardrails is None:
+            return (await serve(request, name))[0]
+        # Who is calling (cached per connection), whether deny_callers refuses them, and the audit record.
+        visit = await guardrails.visit(request.transport, name, request.headers.get("User-Agent"))
+        reason: str | None = visit.refusal
+        if reason is not None:
+            response = refuse(403, "CallerRefused", reason)
+        else:
+            response, reason = await serve(request, name)
+        guardrails.finish(visit, response.status, reason)
+        return response
+
+    async def serve(request: web.Request, name: str) -> tuple[web.Response, str | None]:
+        """The answer for a caller holding the right token, and an error answer's message."""
         try:
             served = await service.serve(name)
         except EnvironmentLocked as exc:
             service.refused_while_locked(name, client_name(request.headers.get("User-Agent")))
-            return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc)))
+            return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc))), str(exc)
         except UnknownEnvironment as exc:
-            return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc)))
+            return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc))), str(exc)
         except CredentialsUnavailable as exc:
-            return _json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"})
-        return _json(200, served.body)
+            return (_json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"}),
+                    str(exc))
+        return _json(200, served.body), None
 
     async def flush_refusals(app: web.Application) -> None:
         refusals.flush()
