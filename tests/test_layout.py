@@ -63,6 +63,7 @@ LIGHT_COMMANDS = {
     "profile": ("govuk_imds.cli.shell", "cmd_profile"),
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
     "lock": ("govuk_imds.cli.sessions", "cmd_lock"),
+    "audit": ("govuk_imds.cli.audit", "cmd_audit"),
 }
 
 

@@ -25,6 +25,7 @@ from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
 from ._common import AddCommand, read_mfa_code
+from .audit import guardrail_lines
 
 #: A second `unlock` that waited for a first one to finish does nothing if the first one finished this recently.
 RECENT_UNLOCK = timedelta(seconds=60)
@@ -174,9 +175,8 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
         raise
     rows: list[dict[str, Any]] = answer["environments"]
     if arguments.json:
-        print(
-            json.dumps({"running": True, "pid": answer["pid"], "port": answer["port"], "environments": rows}, indent=2)
-        )
+        shown = {key: answer[key] for key in ("pid", "port", "screen_lock", "audit") if key in answer}
+        print(json.dumps({"running": True, **shown, "environments": rows}, indent=2))
         return 0
     print(f"govuk-imds running on 127.0.0.1:{answer['port']} (pid {answer['pid']})")
     if not rows:
@@ -205,7 +205,7 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
                 f"warning: the MFA session for {row['environment']} ends at {local_time(row['session_ends'])}; "
                 f"run `govuk-imds unlock {row['environment']}` when it suits you"
             )
-        if row["problem"] and row["state"] != "locked":
+        if row["problem"]:  # why it is degraded, or why it was locked ("locked because the screen locked at ...")
             print(f"{row['environment']}: {row['problem']}")
         refusal = row.get("refused_while_locked")
         if refusal and row["state"] == "locked":
@@ -214,4 +214,6 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
                 f"{row['environment']}: locked, and refused {client} at {local_time(refusal['at'])}; "
                 f"run `govuk-imds unlock {row['environment']}`"
             )
+    for guardrail in guardrail_lines(answer):
+        print(guardrail)
     return 0

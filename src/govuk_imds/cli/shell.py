@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config.aws_config import load_environments
 from ..config.settings import Settings
 from ..core import shellenv
+from ..core.environment import EnvironmentSpec
 from ..errors import (
     CommandNotFound,
     CredentialProcessRefused,
@@ -24,7 +25,7 @@ from ..errors import (
     InvalidInput,
     UnknownEnvironmentToken,
 )
-from ._common import AddCommand
+from ._common import AddCommand, confirm_environment
 
 
 def add_commands(command: AddCommand) -> None:
@@ -34,6 +35,7 @@ def add_commands(command: AddCommand) -> None:
     env.add_argument("--json", action="store_true")
     run = command("exec", cmd_exec, "run a command with an environment's credentials")
     run.add_argument("environment")
+    run.add_argument("--yes", action="store_true", help="run without asking, for an environment with confirm = true")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     process = command(
         "credential-process",
@@ -45,9 +47,8 @@ def add_commands(command: AddCommand) -> None:
     profile.add_argument("environment")
 
 
-def _variables(settings: Settings, name: str) -> dict[str, str]:
+def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
     """The variables for `env` and `exec`, with a line on stderr for anything that will stop tools using them."""
-    spec = load_environments(settings).resolve(name)
     token_file = settings.runtime.token_file(spec.name)
     running = settings.runtime.control_socket.exists()
     token = _token(token_file, spec.name, running=running)
@@ -94,7 +95,7 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
 
 
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
-    variables = _variables(settings, arguments.environment)
+    variables = _variables(settings, load_environments(settings).resolve(arguments.environment))
     _warn_about_shadowing_files(settings)
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
@@ -102,12 +103,18 @@ def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
-    argv = list(arguments.argv)
+    argv, yes = list(arguments.argv), bool(arguments.yes)
+    if argv[:1] == ["--yes"]:  # `exec ENV --yes -- COMMAND`: argparse leaves options after ENV to the command
+        argv, yes = argv[1:], True
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
-    variables = _variables(settings, arguments.environment)
+    spec = load_environments(settings).resolve(arguments.environment)
+    if settings.guards_for(spec.name).confirm:
+        confirm_environment(spec.name, f"Run `{shlex.join(argv)}` with {{environment}} credentials?", yes=yes,
+                            setting=settings.guards_setting(spec.name))
+    variables = _variables(settings, spec)
     _warn_about_shadowing_files(settings)
     environment = shellenv.apply(os.environ, variables)
     sys.stdout.flush()
