@@ -18,19 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.world import BIN, World, env_json
+from tests.support.world import BIN, World, audit_records, env_json
 
 from .clients import JS, TIMEOUT, aws_command, boto3_command, client_env, guarded, node_command
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="the caller lookup under test is Linux's")
-
-
-def audit_file(world: World) -> Path:
-    return world.home / ".local" / "state" / "govuk-imds" / "audit.jsonl"
-
-
-def records(world: World) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in audit_file(world).read_text().splitlines()]
 
 
 def run_client(command: list[str], environment: dict[str, str]) -> int:
@@ -43,8 +35,8 @@ def run_client(command: list[str], environment: dict[str, str]) -> int:
 
 
 def served_to(world: World, pid: int) -> list[dict[str, Any]]:
-    found = [record for record in records(world) if record["caller"].get("pid") == pid]
-    assert found, f"no record names pid {pid}; records: {records(world)[-5:]}"
+    found = audit_records(world, lambda record: record["caller"].get("pid") == pid)
+    assert found, f"no record names pid {pid}"
     return found
 
 
@@ -99,7 +91,7 @@ def test_a_client_run_by_bash_under_exec_shows_the_chain(served: World) -> None:
     environment = {"PATH": served.environment["PATH"], "HOME": str(served.home), "LANG": "C.UTF-8",
                    "GOVUK_IMDS_RUNTIME_DIR": str(served.runtime), "XDG_CONFIG_HOME": str(served.home / ".config")}
     exec_pid = run_client([str(BIN / "govuk-imds"), "exec", "production", "--", "bash", "-c", script], environment)
-    [record] = [r for r in records(served) if any(p["pid"] == exec_pid for p in r["caller"].get("parents", []))]
+    [record] = audit_records(served, lambda r: any(p["pid"] == exec_pid for p in r["caller"].get("parents", [])))
     caller = record["caller"]
     assert caller["name"] == "aws"
     shell, *above = caller["parents"]
@@ -111,6 +103,7 @@ def test_a_client_run_by_bash_under_exec_shows_the_chain(served: World) -> None:
 
 def test_the_audit_command_prints_each_caller(served: World) -> None:
     pid = run_client(aws_command(served.sts.url), client_env(served, "production"))
+    served_to(served, pid)  # written
     table = served.cli("audit", "production", "--since", "10m")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()

@@ -88,10 +88,18 @@ class Endpoint:
 
         return await asyncio.to_thread(run)
 
-    def records(self) -> list[dict[str, Any]]:
-        if not self.audit_file.exists():
-            return []
-        return [json.loads(line) for line in self.audit_file.read_text().splitlines()]
+    async def records(self, expected: int = 1, within: float = 2.0) -> list[dict[str, Any]]:
+        """The records written so far, waiting up to ``within`` seconds for ``expected`` of them (a thread of the
+        audit trail writes them)."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.audit_file.exists():
+                found = [json.loads(line) for line in self.audit_file.read_text().splitlines()]
+            if len(found) >= expected:
+                break
+            await asyncio.sleep(0.01)
+        return found
 
 
 @asynccontextmanager
@@ -134,7 +142,7 @@ async def test_a_caller_is_looked_up_once_per_connection(tmp_path: Path) -> None
         assert len(peers.located) == 1
         await served.fetch()
         assert len(peers.located) == 2  # a new connection is a new lookup
-        records = served.records()
+        records = await served.records(4)
     assert [record["caller"]["pid"] for record in records] == [4242] * 4
     assert {record["caller"]["name"] for record in records} == {"terraform"}
     assert records[0]["user_agent"] == "t/1"
@@ -145,7 +153,7 @@ async def test_deny_callers_refuses_a_caller_that_cannot_be_identified(tmp_path:
     peers = StandInPeers(caller=Caller(problem="no process holds the connection's socket any more"))
     async with endpoint(tmp_path, peers, Guards(deny_callers=("npm",))) as served:
         [(status, body)] = await served.fetch()
-        records = served.records()
+        records = await served.records()
     assert status == 403
     assert body["code"] == "CallerRefused"
     assert "cannot identify (no process holds the connection's socket any more)" in body["message"]
@@ -176,13 +184,9 @@ async def test_without_deny_callers_the_answer_does_not_wait_and_the_caller_is_r
     async with endpoint(tmp_path, peers, Guards(), budget=Budget(audit=0.05)) as served:
         [(status, _)] = await served.fetch()
         assert status == 200
-        assert served.records() == []  # answered; the lookup is still going
+        assert await served.records(within=0.2) == []  # answered; the lookup is still going
         peers.released.set()
-        for _ in range(100):
-            if served.records():
-                break
-            await asyncio.sleep(0.01)
-        [record] = served.records()
+        [record] = await served.records()
     assert record["late"] is True
     assert record["caller"]["pid"] == 4242
     assert record["result"] == "served"
@@ -204,7 +208,7 @@ async def test_an_error_answer_is_recorded_with_its_reason(tmp_path: Path) -> No
     async with endpoint(tmp_path, peers, Guards()) as served:
         await served.service.lock("production", "locked after 4 h without a request")
         [(status, body)] = await served.fetch()
-        records = served.records()
+        records = await served.records()
     assert status == 423
     [record] = records
     assert (record["status"], record["result"]) == (423, "locked")

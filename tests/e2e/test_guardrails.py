@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_prompts import run_in_terminal
-from tests.support.world import BIN, World, env_json, one_line, require
+from tests.support.world import BIN, World, audit_records, env_json, one_line, require
 
 DENY = '["npm", "npx", "yarn", "pnpm", "pip", "uv", "poetry", "gem", "bundle", "cargo", "go"]'
 FETCH = """
@@ -72,13 +72,8 @@ def in_shell(world: World, name: str, script: str, cwd: Path | None = None) -> d
     return dict(json.loads(lines[-1]))
 
 
-def audit(world: World) -> list[dict[str, Any]]:
-    path = world.home / ".local" / "state" / "govuk-imds" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def record_of(world: World, pid: int) -> dict[str, Any]:
-    [record] = [record for record in audit(world) if record["caller"].get("pid") == pid]
+    [record] = audit_records(world, lambda record: record["caller"].get("pid") == pid)
     return record
 
 

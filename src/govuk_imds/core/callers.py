@@ -83,9 +83,13 @@ class ClientSocket:
     uid: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Caller:
-    """The process that called, its ancestors, and what could not be found out."""
+    """The process that called, its ancestors, and what could not be found out.
+
+    Compared and hashed by identity: every request of a connection shares its one ``Caller``, and what is worked
+    out from it (the verdict, the record's encoding) is cached by it cheaply.
+    """
 
     uid: int | None = None
     #: The caller first, then its parent, up to a login shell or the service manager.

@@ -16,13 +16,17 @@ serving (the record is a witness, not a gate: ``deny_callers`` works without it)
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
 import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,12 +41,19 @@ log = logging.getLogger(__name__)
 RESULTS = {200: "served", 403: "refused", 404: "unknown", 423: "locked", 500: "error", 503: "unavailable"}
 #: How much of a command line a record keeps: the caller's in full (as read), its parents' shortened.
 _MAX_ARGUMENTS, _MAX_PARENT_ARGUMENTS, _MAX_ARGUMENT = 64, 16, 256
+#: How long the writer gathers records once woken: how late a record may reach the file.
+GATHER_SECONDS = 0.05
 _ROTATED = re.compile(r"audit\.jsonl\.(\d+)")
 
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds: several requests a second must keep their order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return f"{_second(moment.replace(microsecond=0))}.{moment.microsecond // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class AuditLog:
@@ -75,13 +86,23 @@ class AuditLog:
             raise OSError(f"{self.path} is not a private file of yours; remove it and restart the daemon")
         self._descriptor, self._size, self.problem = descriptor, info.st_size, None
 
-    def write(self, line: bytes) -> None:
+    def write(self, lines: list[bytes]) -> None:
+        """Append ``lines`` (each a whole record), rotating first whenever the next one would not fit: one
+        system call per run of lines that fits."""
         if self._descriptor is None:
             return
         try:
-            if self._size and self._size + len(line) > self._max_size:
-                self._rotate()
-            self._size += os.write(self._descriptor, line)
+            chunk: list[bytes] = []
+            size = self._size
+            for line in lines:
+                if size and size + len(line) > self._max_size:
+                    self._size += os.write(self._descriptor, b"".join(chunk)) if chunk else 0
+                    chunk, size = [], 0
+                    self._rotate()
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._size += os.write(self._descriptor, b"".join(chunk))
         except OSError as exc:
             self._fail(f"cannot write {self.path}: {exc.strerror or exc}")
 
@@ -107,12 +128,34 @@ class AuditLog:
             self._descriptor = None
 
 
+@dataclass(frozen=True)
+class _Entry:
+    at: datetime
+    environment: str
+    role: str | None
+    status: int
+    caller: Caller | None
+    user_agent: str | None
+    reason: str | None
+    late: bool
+
+
 class AuditTrail:
-    """What the request path calls: one record per answer, and the last client of each environment for ``status``."""
+    """What the request path calls: one record per answer, and the last client of each environment for ``status``.
+
+    ``record`` only queues the answer; a writer thread of its own encodes the records and writes them, so the
+    event loop never waits on the disk (a write can block for tens of ms while the kernel flushes dirty pages).
+    Once woken, the writer gathers for ``GATHER_SECONDS`` before writing: under load that is one wake-up and one
+    system call per batch instead of a thread switch per request, and when nothing happens it sleeps.
+    """
 
     def __init__(self, file: AuditLog | None) -> None:
         self._file = file
-        self._last: dict[str, dict[str, Any]] = {}
+        self._last: dict[str, _Entry] = {}
+        self._pending: collections.deque[_Entry] = collections.deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._writer: threading.Thread | None = None
 
     @property
     def enabled(self) -> bool:
@@ -122,45 +165,83 @@ class AuditTrail:
     def problem(self) -> str | None:
         return self._file.problem if self._file is not None else None
 
-    def record(self, *, at: datetime, environment: str, role: str | None, status: int, caller: Caller | None,
-               user_agent: str | None, reason: str | None = None, late: bool = False) -> None:
-        """Write one record. ``late``: the caller was found only after the answer had gone (``caller`` None: it
-        was never looked for)."""
-        document: dict[str, Any] = {
-            "time": timestamp(at),
-            "environment": environment,
-            "role": role,
-            "status": status,
-            "result": RESULTS.get(status, str(status)),
-        }
-        if reason is not None:
-            # Our own message (the 403, 423 or 503 the client got): it names environments, files and AWS's reasons,
-            # which name no secret (aws/errors.py); redacting it would mangle the config file's path.
-            document["reason"] = reason
-        document["user_agent"] = redact(user_agent) if user_agent else None
-        if late:
-            document["late"] = True  # the caller was found after the answer had gone
-        encoded = json.dumps(document, ensure_ascii=False)[:-1]
-        who = caller_json(caller) if caller is not None else '{"unknown": "not looked for"}'
-        if self._file is not None:
-            self._file.write(f'{encoded}, "caller": {who}}}\n'.encode())
-        self._last[environment] = {
-            "at": document["time"],
-            "result": document["result"],
-            "user_agent": document["user_agent"],
-            **_summary(caller),
-        }
-
     def open(self) -> None:
         if self._file is not None:
             self._file.open()
+            self._writer = threading.Thread(target=self._write, name="govuk-imds-audit", daemon=True)
+            self._writer.start()
+
+    def record(self, *, at: datetime, environment: str, role: str | None, status: int, caller: Caller | None,
+               user_agent: str | None, reason: str | None = None, late: bool = False) -> None:
+        """Queue one record. ``late``: the caller was found only after the answer had gone (``caller`` None: it
+        was never looked for)."""
+        entry = _Entry(at, environment, role, status, caller, user_agent, reason, late)
+        self._last[environment] = entry
+        if self._writer is not None:
+            self._pending.append(entry)
+            if not self._wake.is_set():
+                self._wake.set()
 
     def last_client(self, environment: str) -> dict[str, Any] | None:
-        return self._last.get(environment)
+        entry = self._last.get(environment)
+        if entry is None:
+            return None
+        return {"at": timestamp(entry.at), "result": RESULTS.get(entry.status, str(entry.status)),
+                "user_agent": redact(entry.user_agent) if entry.user_agent else None, **_summary(entry.caller)}
 
     def close(self) -> None:
+        """Write what is queued, then close the file."""
+        if self._writer is not None:
+            self._closing = True
+            self._wake.set()
+            self._writer.join(timeout=10)
+            self._writer = None
         if self._file is not None:
             self._file.close()
+
+    def _write(self) -> None:
+        assert self._file is not None
+        while True:
+            self._wake.wait()
+            if not self._closing:
+                time.sleep(GATHER_SECONDS)
+            self._wake.clear()  # before taking the batch: a record queued from now on wakes the next round
+            batch: list[_Entry] = []
+            with contextlib.suppress(IndexError):
+                while True:
+                    batch.append(self._pending.popleft())
+            try:
+                self._file.write([_line(entry) for entry in batch])
+            except Exception:  # a bug here must not stop the records that follow, nor the daemon
+                log.exception("could not write audit records")
+            if self._closing and not self._pending:
+                return
+
+
+def _line(entry: _Entry) -> bytes:
+    """One record: its time, then the part that is the same for every answer of a connection, encoded once."""
+    return b'{"time": "' + timestamp(entry.at).encode() + b'", ' + _after_time(
+        entry.environment, entry.role, entry.status, entry.reason, entry.user_agent, entry.late, entry.caller)
+
+
+@functools.lru_cache(maxsize=1024)
+def _after_time(environment: str, role: str | None, status: int, reason: str | None, user_agent: str | None,
+                late: bool, caller: Caller | None) -> bytes:
+    document: dict[str, Any] = {
+        "environment": environment,
+        "role": role,
+        "status": status,
+        "result": RESULTS.get(status, str(status)),
+    }
+    if reason is not None:
+        # Our own message (the 403, 423 or 503 the client got): it names environments, files and AWS's reasons,
+        # which name no secret (aws/errors.py); redacting it would mangle the config file's path.
+        document["reason"] = reason
+    document["user_agent"] = redact(user_agent) if user_agent else None
+    if late:
+        document["late"] = True  # the caller was found after the answer had gone
+    who = caller_json(caller) if caller is not None else '{"unknown": "not looked for"}'
+    return f'{json.dumps(document, ensure_ascii=False)[1:-1]}, "caller": {who}}}\n'.encode()
 
 
 def _summary(caller: Caller | None) -> dict[str, Any]:
@@ -172,7 +253,8 @@ def _summary(caller: Caller | None) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=512)
 def caller_json(caller: Caller) -> str:
-    """The caller's part of a record, encoded once per caller (keep-alive requests reuse it)."""
+    """The caller's part of a record, encoded once per caller (keep-alive requests reuse it, and its parents are
+    encoded once for all the callers they have)."""
     document: dict[str, Any] = {"uid": caller.uid}
     if caller.chain:
         document.update(_process(caller.chain[0], _MAX_ARGUMENTS))
@@ -184,6 +266,7 @@ def caller_json(caller: Caller) -> str:
     return json.dumps(document, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=512)
 def _process(process: Process, arguments: int) -> dict[str, Any]:
     def existing_path(argument: str) -> bool:
         """A path to a file that exists is not a secret, however long (a script, an interpreter)."""

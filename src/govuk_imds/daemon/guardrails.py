@@ -12,6 +12,7 @@ nothing is looked up.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,7 +55,7 @@ class Guardrails:
         refused = None
         if deny:
             judged = caller or Caller(problem=f"the search for it took longer than {budget * 1000:.0f} ms")
-            refused = refusal(environment, deny, judged, self._setting_for(environment))
+            refused = _verdict(environment, deny, judged, self._setting_for(environment))
         return Visit(environment, user_agent, lookup, caller, refused)
 
     def finish(self, visit: Visit, status: int, reason: str | None) -> None:
@@ -85,6 +86,12 @@ class Visit:
     lookup: asyncio.Future[Caller] | None
     caller: Caller | None
     refusal: str | None
+
+
+@functools.lru_cache(maxsize=256)
+def _verdict(environment: str, deny: tuple[str, ...], caller: Caller, setting: str) -> str | None:
+    """``refusal``, judged once per caller: every keep-alive request of a connection has the same one."""
+    return refusal(environment, deny, caller, setting)
 
 
 def _result(lookup: asyncio.Future[Caller]) -> Caller | None:

@@ -43,6 +43,8 @@ _SECRET_OPTION = re.compile(rf"-{{1,2}}{_SECRET_NAME}", re.IGNORECASE)
 # A bare word like ``aws configure set aws_secret_access_key <value>``: only unmistakable names.
 _SECRET_WORD = re.compile(r"[\w.-]*(?:secret|session_token|password)[\w.-]*", re.IGNORECASE)
 _SECRET_ASSIGNMENT = re.compile(rf"((?:-{{1,2}})?{_SECRET_NAME}[=:])\s*\S.*", re.IGNORECASE)
+# A quick look first: the assignment pattern backtracks on long words, and most arguments name no secret.
+_SECRET_HINT = re.compile(r"secret|token|passw|pwd|credential|auth|key|code", re.IGNORECASE)
 _URL_USER_INFO = re.compile(r"(://)[^/@\s]+@")
 
 
@@ -63,11 +65,9 @@ def redact_argv(argv: Sequence[str], keep: Callable[[str], bool] = lambda argume
             secret_follows = True
             redacted.append(argument)
             continue
-        if keep(argument):
-            redacted.append(argument)
-            continue
-        cleaned = _URL_USER_INFO.sub(r"\1[redacted]@", _SECRET_ASSIGNMENT.sub(r"\1[redacted]", argument))
-        redacted.append(redact(cleaned))
+        cleaned = _SECRET_ASSIGNMENT.sub(r"\1[redacted]", argument) if _SECRET_HINT.search(argument) else argument
+        cleaned = redact(_URL_USER_INFO.sub(r"\1[redacted]@", cleaned))
+        redacted.append(argument if cleaned != argument and keep(argument) else cleaned)
     return redacted
 
 

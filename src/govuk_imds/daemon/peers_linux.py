@@ -18,9 +18,11 @@ and the first one found is reported.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import struct
+import time
 from collections.abc import Sequence
 
 from ..core.callers import MAX_CHAIN, Caller, ClientSocket, Process
@@ -40,6 +42,9 @@ _MESSAGE_TAIL = struct.Struct("=IIIII")  # expires, receive queue, send queue, u
 _MESSAGE_TAIL_AT = _HEADER.size + 4 + 48
 #: How far below the last allocated pid to look for a client that has just started.
 RECENT_PID_WINDOW = 256
+#: How long an ancestor's command line, executable and directory are trusted without reading them again.
+ANCESTOR_TTL = 10.0
+_KNOWN_LIMIT = 1024
 _MAX_ARGUMENTS = 64
 _MAX_ARGUMENT = 512
 
@@ -126,6 +131,7 @@ class LinuxPeers:
             self._diag: SockDiag | None = SockDiag()
         except OSError:  # netlink refused (a sandbox, a seccomp filter): /proc/net/tcp in the worker instead
             self._diag = None
+        self._known: Known = {}  # used by the worker thread only
 
     def close(self) -> None:
         if self._diag is not None:
@@ -152,7 +158,7 @@ class LinuxPeers:
         pid = find_pid(inode, uid, recent)
         if pid is None:
             return Caller(uid=uid, problem=_why_not_found(uid))
-        processes = chain(pid)
+        processes = chain(pid, self._known)
         if not processes:
             return Caller(uid=uid, problem="the calling process ended before it could be read")
         return Caller(uid=uid, chain=processes, npm_script=npm_lifecycle_event(pid))
@@ -231,22 +237,34 @@ def _thread_group(pid: str) -> int:
 
 def read_process(pid: int) -> Process | None:
     """What ``/proc/<pid>`` says about a process; None if it is gone. ``exe`` is None for another user's process."""
+    stat = _stat(pid)
+    return None if stat is None else _read(pid, *stat[:2])
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """Its name, parent and start time (which tells it from a later process with the same pid)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    # The name may hold spaces and parentheses: it runs from the first "(" to the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[1]), int(fields[19])
+
+
+def _read(pid: int, name: str, ppid: int) -> Process | None:
+    try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             raw = handle.read(32 * 1024)
     except OSError:
         return None
-    exe, cwd = _link(f"/proc/{pid}/exe"), _link(f"/proc/{pid}/cwd")
-    # The name may hold spaces and parentheses: it runs from the first "(" to the last ")".
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
     arguments = raw.split(b"\0")
     if arguments and not arguments[-1]:
         arguments.pop()
     argv = tuple(item[:_MAX_ARGUMENT].decode("utf-8", "replace") for item in arguments[:_MAX_ARGUMENTS])
-    return Process(pid=pid, ppid=ppid, name=name, exe=exe, argv=argv, cwd=cwd)
+    return Process(pid=pid, ppid=ppid, name=name, exe=_link(f"/proc/{pid}/exe"), argv=argv,
+                   cwd=_link(f"/proc/{pid}/cwd"))
 
 
 def _link(path: str) -> str | None:
@@ -256,17 +274,39 @@ def _link(path: str) -> str | None:
         return None
 
 
-def chain(pid: int) -> tuple[Process, ...]:
-    """The process and its parents, up to a login shell, the service manager or pid 1."""
+#: Ancestors already read, by pid and start time, with when they were read.
+Known = dict[tuple[int, int], tuple[float, Process]]
+
+
+def chain(pid: int, known: Known | None = None) -> tuple[Process, ...]:
+    """The process and its parents, up to a login shell, the service manager or pid 1.
+
+    With ``known``, an ancestor read less than ``ANCESTOR_TTL`` seconds ago is not read again, but for its
+    ``stat`` (so a new name, like npm's "npm install", and a new parent after its own parent died, are seen at
+    once): a burst of commands from one shell then pays for reading each caller alone.
+    """
     processes: list[Process] = []
+    now = time.monotonic()
     while pid > 0 and len(processes) < MAX_CHAIN:
-        process = read_process(pid)
+        stat = _stat(pid)
+        if stat is None:
+            break
+        name, ppid, started = stat
+        remembered = known.get((pid, started)) if known is not None and processes else None
+        if remembered is not None and now - remembered[0] < ANCESTOR_TTL:
+            process: Process | None = dataclasses.replace(remembered[1], name=name, ppid=ppid)
+        else:
+            process = _read(pid, name, ppid)
+            if process is not None and known is not None and processes:
+                if len(known) >= _KNOWN_LIMIT:
+                    known.clear()
+                known[(pid, started)] = (now, process)
         if process is None:
             break
         processes.append(process)
         if process.ends_chain():
             break
-        pid = process.ppid
+        pid = ppid
     return tuple(processes)
 
 
