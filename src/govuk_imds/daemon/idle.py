@@ -13,7 +13,7 @@ from datetime import datetime
 
 from ..core.clock import Clock
 from ..core.guards import Guards, idle_lock_at, idle_lock_reason
-from .service import MAX_SLEEP_SECONDS, Service
+from .service import Service, sleep_before
 
 
 class IdleLock:
@@ -42,7 +42,4 @@ class IdleLock:
     async def run(self) -> None:
         while True:
             due = await self.check()
-            delay = MAX_SLEEP_SECONDS
-            if due is not None:
-                delay = min(delay, max(0.05, (due - self._clock.now()).total_seconds()))
-            await asyncio.sleep(delay)
+            await asyncio.sleep(sleep_before(due, self._clock.now()))
