@@ -26,10 +26,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config.files import ensure_private_dir
 from ..core.callers import Caller, Process
@@ -128,8 +127,7 @@ class AuditLog:
             self._descriptor = None
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: made on the request path, once per request
     at: datetime
     environment: str
     role: str | None

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ..core.callers import Caller, refusal
 from ..core.clock import Clock
@@ -51,7 +51,8 @@ class Guardrails:
             return Visit(environment, user_agent, None, None, None)
         lookup = self._finder.lookup(transport)
         budget = self._budget.deny if deny else self._budget.audit
-        caller = await settle(lookup, budget)
+        # A keep-alive request finds its connection's lookup done: no need to wait, or to make a coroutine.
+        caller = lookup.result() if lookup.done() and not lookup.cancelled() else await settle(lookup, budget)
         refused = None
         if deny:
             judged = caller or Caller(problem=f"the search for it took longer than {budget * 1000:.0f} ms")
@@ -77,8 +78,7 @@ class Guardrails:
                           status=status, caller=caller, user_agent=visit.user_agent, reason=reason, late=late)
 
 
-@dataclass(frozen=True)
-class Visit:
+class Visit(NamedTuple):
     """One request's passage through the guard-rails: ``refusal`` is the 403's message when the caller is denied."""
 
     environment: str
