@@ -15,7 +15,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from govuk_imds.config.paths import RuntimePaths
-from govuk_imds.core.callers import Caller, ClientSocket, Process
+from govuk_imds.core.callers import CLIENT_GONE, Caller, ClientSocket, Process
 from govuk_imds.core.credentials import MfaSession
 from govuk_imds.core.guards import Guards
 from govuk_imds.daemon.app import bind_loopback
@@ -55,7 +55,7 @@ class StandInPeers:
     def locate(self, peer: tuple[str, int], local: tuple[str, int]) -> ClientSocket | str:
         return ClientSocket(peer, local, inode=1, uid=1000)
 
-    def identify(self, client: ClientSocket, recent: Sequence[int]) -> Caller:
+    def identify(self, client: ClientSocket, recent: Sequence[int], wanted: Callable[[], bool]) -> Caller:
         self.located.append(client)
         self.released.wait(self.delay)
         return self.caller
@@ -104,7 +104,7 @@ class Endpoint:
 
 @asynccontextmanager
 async def endpoint(tmp_path: Path, peers: StandInPeers, guards: Guards, *, audit: bool = True,
-                   budget: Budget | None = None) -> AsyncIterator[Endpoint]:
+                   budget: Budget | None = None, max_waiting: int = 64) -> AsyncIterator[Endpoint]:
     clock = FakeClock()
     service = Service(ScriptedIssuer(clock), clock, rotation_margin=timedelta(minutes=30))
     service.set_environments({"production": spec("production")})
@@ -113,7 +113,7 @@ async def endpoint(tmp_path: Path, peers: StandInPeers, guards: Guards, *, audit
     audit_file = tmp_path / "state" / "audit.jsonl"
     trail = AuditTrail(AuditLog(audit_file, max_size=1 << 20, files=2) if audit else None)
     trail.open()
-    finder = CallerFinder(peers)
+    finder = CallerFinder(peers, max_waiting=max_waiting)
     guardrails = Guardrails(finder, trail, clock, guards_for=lambda name: guards, setting_for=lambda name: SETTING,
                             role_of=service.role_arn, budget=budget)
     session = MfaSession("ASIAMFA0000000000001", "m" * 40, "mfa-session-token", clock.now() + timedelta(hours=8))
@@ -215,3 +215,38 @@ async def test_an_error_answer_is_recorded_with_its_reason(tmp_path: Path) -> No
     assert record["reason"] == body["message"]
     assert "(locked after 4 h without a request)" in record["reason"]
     assert record["caller"]["pid"] == 4242
+
+
+@in_event_loop
+async def test_a_flood_of_new_connections_does_not_queue_lookups_without_end(tmp_path: Path) -> None:
+    peers = StandInPeers(delay=5.0)  # the first lookup holds the worker until released
+    async with endpoint(tmp_path, peers, Guards(deny_callers=("npm",)), budget=Budget(deny=3.0),
+                        max_waiting=1) as served:
+        first = asyncio.ensure_future(served.fetch())
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(served.fetch())  # waits for the worker
+        await asyncio.sleep(0.2)
+        [(status, body)] = await served.fetch()  # one too many: not looked up, so refused at once
+        assert status == 403
+        assert "(1 other new connections were waiting), because deny_callers is set" in body["message"]
+        peers.released.set()
+        assert [answer[0][0] for answer in await asyncio.gather(first, second)] == [200, 200]
+    assert len(peers.located) == 2
+
+
+@in_event_loop
+async def test_the_lookup_of_a_connection_that_closed_while_waiting_is_skipped(tmp_path: Path) -> None:
+    peers = StandInPeers(delay=5.0)
+    async with endpoint(tmp_path, peers, Guards(), budget=Budget(audit=0.05)) as served:
+        first = asyncio.ensure_future(served.fetch())  # its lookup holds the worker
+        await asyncio.sleep(0.2)
+        [(status, _)] = await served.fetch()  # answered within the budget, then the client hangs up
+        assert status == 200
+        await asyncio.sleep(0.2)
+        peers.released.set()
+        await first
+        records = await served.records(2)
+    assert len(peers.located) == 1  # the closed connection's search never ran
+    gone = [record for record in records if "unknown" in record["caller"]]
+    assert [record["caller"]["unknown"] for record in gone] == [CLIENT_GONE]
+    assert gone[0]["late"] is True

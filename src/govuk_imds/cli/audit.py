@@ -16,7 +16,6 @@ from typing import Any
 from ..config.settings import Settings, parse_duration
 from ..core.clock import parse_rfc3339
 from ..core.timefmt import local_time
-from ..daemon.audit import read_records
 from ..errors import ConfigError, InvalidInput
 from ._common import AddCommand
 
@@ -34,6 +33,9 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_audit(arguments: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: every other command would pay for the record's module (logging, threading) at start.
+    from ..daemon.audit import read_records
+
     if settings.audit is None:
         raise InvalidInput("no audit settings")
     since = None

@@ -34,6 +34,8 @@ NPM_FAMILY = frozenset({"npm", "npx", "yarn", "pnpm"})
 _SERVICE_MANAGERS = frozenset({"systemd", "launchd", "init"})
 #: How many processes a chain holds at most (the caller included).
 MAX_CHAIN = 24
+#: Why a caller is unknown when its connection closed first: nothing can find the process behind it then.
+CLIENT_GONE = "the client had closed its connection before it could be looked up"
 
 
 @dataclass(frozen=True)

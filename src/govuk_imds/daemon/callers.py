@@ -21,17 +21,21 @@ import contextlib
 import logging
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.callers import Caller, ClientSocket
+from ..core.callers import CLIENT_GONE, Caller, ClientSocket
 
 log = logging.getLogger(__name__)
 
 #: Callers remembered as the first place to look (a long-lived program reconnecting is found in ~60 µs).
 RECENT_CALLERS = 16
+#: Lookups that may wait for the worker at once. A flood of new connections must not queue searches without end
+#: (each costs CPU, and one whose client has gone costs a scan of every process): past this, a connection's
+#: caller is recorded as unknown, and an environment with deny_callers refuses it.
+MAX_WAITING = 64
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,9 @@ class Peers(Protocol):
         """The cheap step, on the event loop: the client's socket, or why it cannot be found."""
         ...
 
-    def identify(self, client: ClientSocket, recent: Sequence[int]) -> Caller:
-        """The expensive step, in the worker thread; ``recent`` are pids to try first."""
+    def identify(self, client: ClientSocket, recent: Sequence[int], wanted: Callable[[], bool]) -> Caller:
+        """The expensive step, in the worker thread; ``recent`` are pids to try first. ``wanted()`` turns false
+        once the connection has closed: nothing can find its caller then, so the search should stop."""
         ...
 
     def close(self) -> None: ...
@@ -78,10 +83,13 @@ def platform_peers() -> Peers | None:
 class CallerFinder:
     """``lookup(transport)``: the future of the caller behind a connection, started once and cached on it."""
 
-    def __init__(self, peers: Peers | None) -> None:
+    def __init__(self, peers: Peers | None, *, max_waiting: int = MAX_WAITING) -> None:
         self._peers = peers
+        self._max_waiting = max_waiting
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="govuk-imds-callers")
         self._recent: collections.deque[int] = collections.deque(maxlen=RECENT_CALLERS)
+        # Lookups waiting for the worker: submitted (counted on the event loop) less started (counted by the worker).
+        self._submitted = self._started = 0
         # asyncio's socket transports can be weakly referenced; the entry goes when the connection does.
         self._by_connection: weakref.WeakKeyDictionary[object, asyncio.Future[Caller]] = weakref.WeakKeyDictionary()
 
@@ -104,17 +112,29 @@ class CallerFinder:
             found = "the connection had closed"
         else:
             found = self._peers.locate((peer[0], peer[1]), (local[0], local[1]))
-        if isinstance(found, str):
+        if isinstance(found, str) or self._submitted - self._started >= self._max_waiting:
+            why = found if isinstance(found, str) else f"{self._max_waiting} other new connections were waiting"
             future: asyncio.Future[Caller] = loop.create_future()
-            future.set_result(Caller(problem=found))
+            future.set_result(Caller(problem=why))
             return future
-        return asyncio.wrap_future(self._worker.submit(self._identify, found), loop=loop)
+        self._submitted += 1
+        connection = weakref.ref(transport) if transport is not None else None
 
-    def _identify(self, client: ClientSocket) -> Caller:
+        def wanted() -> bool:
+            """Read from the worker thread: is the connection still open? (a plain flag, safe to read)"""
+            current = connection() if connection is not None else None
+            return current is not None and not current.is_closing()
+
+        return asyncio.wrap_future(self._worker.submit(self._identify, found, wanted), loop=loop)
+
+    def _identify(self, client: ClientSocket, wanted: Callable[[], bool]) -> Caller:
         """In the worker thread: never raises (a surprise in /proc must not become a refused request)."""
         assert self._peers is not None
+        self._started += 1
+        if not wanted():
+            return Caller(uid=client.uid, problem=CLIENT_GONE)
         try:
-            caller = self._peers.identify(client, tuple(self._recent))
+            caller = self._peers.identify(client, tuple(self._recent), wanted)
         except Exception as exc:
             log.exception("could not identify the caller of %s:%d", *client.peer)
             return Caller(uid=client.uid, problem=f"internal error while looking ({type(exc).__name__})")

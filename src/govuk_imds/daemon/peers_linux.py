@@ -23,9 +23,9 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..core.callers import MAX_CHAIN, Caller, ClientSocket, Process
+from ..core.callers import CLIENT_GONE, MAX_CHAIN, Caller, ClientSocket, Process
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
@@ -145,19 +145,21 @@ class LinuxPeers:
         except OSError as exc:
             return f"the kernel's socket table could not be read ({exc.strerror})"
         if found is None:
-            return "the client had closed its connection before it could be looked up"
+            return CLIENT_GONE
         return ClientSocket(peer, local, inode=found[0], uid=found[1])
 
-    def identify(self, client: ClientSocket, recent: Sequence[int]) -> Caller:
+    def identify(
+        self, client: ClientSocket, recent: Sequence[int], wanted: Callable[[], bool] = lambda: True
+    ) -> Caller:
         inode, uid = client.inode, client.uid
         if inode is None:
             found = owner_from_proc(client.peer, client.local)
             if found is None:
-                return Caller(problem="the client had closed its connection before it could be looked up")
+                return Caller(problem=CLIENT_GONE)
             inode, uid = found
-        pid = find_pid(inode, uid, recent)
+        pid = find_pid(inode, uid, recent, wanted)
         if pid is None:
-            return Caller(uid=uid, problem=_why_not_found(uid))
+            return Caller(uid=uid, problem=_why_not_found(uid) if wanted() else CLIENT_GONE)
         processes = chain(pid, self._known)
         if not processes:
             return Caller(uid=uid, problem="the calling process ended before it could be read")
@@ -171,15 +173,17 @@ def _why_not_found(uid: int | None) -> str:
             "one in another pid namespace)")
 
 
-def find_pid(inode: int, uid: int | None, recent: Sequence[int] = ()) -> int | None:
+def find_pid(inode: int, uid: int | None, recent: Sequence[int] = (), wanted: Callable[[], bool] = lambda: True
+             ) -> int | None:
     """The process holding socket ``inode``: previous callers, then the newest pids, then every process of
-    ``uid`` (newest first); None if no visible process holds it."""
+    ``uid`` (newest first); None if no visible process holds it, or once ``wanted()`` says the connection has
+    closed (the scan of every process is the expensive part, and would find nothing)."""
     target = f"socket:[{inode}]"
     for pid in recent:
         if _holds(str(pid), target):
             return pid
     found = _among_newest(target, uid)
-    if found is not None:
+    if found is not None or not wanted():
         return found
     me, skip = os.getpid(), set(recent)
     pids = sorted((int(name) for name in os.listdir("/proc") if name.isdigit()), reverse=True)

@@ -21,7 +21,7 @@ import ctypes
 import ctypes.util
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..core.callers import MAX_CHAIN, Caller, ClientSocket, Process
 
@@ -136,8 +136,10 @@ class MacPeers:
     def locate(self, peer: tuple[str, int], local: tuple[str, int]) -> ClientSocket | str:
         return ClientSocket(peer, local)
 
-    def identify(self, client: ClientSocket, recent: Sequence[int]) -> Caller:
-        pid = self.find_pid(client.peer[1], client.local[1], recent)
+    def identify(
+        self, client: ClientSocket, recent: Sequence[int], wanted: Callable[[], bool] = lambda: True
+    ) -> Caller:
+        pid = self.find_pid(client.peer[1], client.local[1], recent) if wanted() else None
         if pid is None:
             return Caller(problem="no process of this user holds the connection (it hung up, or belongs to "
                                   "another user)")
