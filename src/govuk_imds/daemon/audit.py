@@ -222,7 +222,7 @@ def _line(entry: _Entry) -> bytes:
         entry.environment, entry.role, entry.status, entry.reason, entry.user_agent, entry.late, entry.caller)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=128)
 def _after_time(environment: str, role: str | None, status: int, reason: str | None, user_agent: str | None,
                 late: bool, caller: Caller | None) -> bytes:
     document: dict[str, Any] = {
@@ -249,7 +249,7 @@ def _summary(caller: Caller | None) -> dict[str, Any]:
     return {"pid": first.pid, "program": redact(first.name), "exe": first.exe, "problem": None}
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)
 def caller_json(caller: Caller) -> str:
     """The caller's part of a record, encoded once per caller (keep-alive requests reuse it, and its parents are
     encoded once for all the callers they have)."""
@@ -264,7 +264,7 @@ def caller_json(caller: Caller) -> str:
     return json.dumps(document, ensure_ascii=False)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)
 def _process(process: Process, arguments: int) -> dict[str, Any]:
     def existing_path(argument: str) -> bool:
         """A path to a file that exists is not a secret, however long (a script, an interpreter)."""

@@ -88,7 +88,7 @@ class Visit(NamedTuple):
     refusal: str | None
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _verdict(environment: str, deny: tuple[str, ...], caller: Caller, setting: str) -> str | None:
     """``refusal``, judged once per caller: every keep-alive request of a connection has the same one."""
     return refusal(environment, deny, caller, setting)
