@@ -82,7 +82,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                          ratios["paired_median"] <= limit))
     cli = results.get("light_cli")
     if cli:
-        for name in ("govuk-imds env production", "govuk-imds status", "govuk-imds credential-process production"):
+        for name in ("govuk-imds env production", "govuk-imds status", "govuk-imds credential-process production",
+                     "govuk-imds __complete environments"):
             if name not in cli["summary"]:
                 continue
             value = cli["summary"][name]["median"]

@@ -327,6 +327,8 @@ def light_cli(plan: Plan, daemon: Daemon) -> dict[str, Any]:
         "govuk-imds env production": [str(BIN / "govuk-imds"), "env", ENVIRONMENT],
         "govuk-imds status": [str(BIN / "govuk-imds"), "status"],
         "govuk-imds credential-process production": [str(BIN / "govuk-imds"), "credential-process", ENVIRONMENT],
+        # What a completion script runs on every TAB that completes an environment's name.
+        "govuk-imds __complete environments": [str(BIN / "govuk-imds"), "__complete", "environments"],
         "lean credential_process helper (reference)": [
             python, str(Path(__file__).with_name("lean_credential_process.py")), ENVIRONMENT],
         "python -c pass (interpreter start, same venv)": [python, "-c", "pass"],

@@ -23,33 +23,39 @@ import pytest
 PACKAGE = "govuk_imds"
 
 #: Which layers a layer may import (itself always included). A "layer" is a folder of the package, or a top-level
-#: module standing alone: ``errors`` (the exception tree), ``control`` (the control channel's client),
-#: ``endpoint_client`` (one GET on the endpoint), ``credential_process`` (the lean path), ``entry``/``__main__``.
+#: module standing alone: ``errors`` (the exception tree), ``hardening`` (no core dumps, no ptrace), ``control`` (the
+#: control channel's client), ``endpoint_client`` (one GET on the endpoint), ``credential_process`` (the lean path),
+#: ``entry``/``__main__``.
 ALLOWED: Mapping[str, frozenset[str]] = {
     "errors": frozenset(),
+    "hardening": frozenset(),
     "core": frozenset({"errors"}),
     "config": frozenset({"core", "errors"}),
-    "control": frozenset({"errors"}),
-    "endpoint_client": frozenset(),
+    "control": frozenset({"config", "errors"}),
+    "endpoint_client": frozenset({"control", "errors"}),
     "aws": frozenset({"core", "config", "errors"}),
     "keystore": frozenset({"core", "config", "errors"}),
-    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore"}),
+    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "hardening"}),
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "console": frozenset({"core", "config", "aws", "control", "errors"}),
+    "govuk": frozenset({"core", "config", "errors"}),
+    "shells": frozenset({"core", "config", "errors"}),
     "cli": frozenset(
         {"core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "control", "errors",
-         "endpoint_client"}
+         "endpoint_client", "govuk", "shells", "hardening", "__init__"}
     ),
     "credential_process": frozenset({"config", "core", "errors", "endpoint_client"}),
-    "entry": frozenset({"credential_process", "cli"}),
+    "entry": frozenset({"credential_process", "cli", "shells"}),
     "__main__": frozenset({"entry"}),
     "__init__": frozenset(),
 }
 #: The daemon holds MFA sessions in the keyring, but a long-term key never enters it: of ``keystore`` it may import
-#: only these modules (none holds a way to read a long-term key).
+#: only the MFA session store, and reach through it (at any depth) only these modules, none of which holds a way to
+#: read a long-term key (``selection`` hands back a bare backend; ``store`` and ``backends`` are the key store).
 DAEMON_MAY_USE_OF_KEYSTORE = frozenset({"govuk_imds.keystore.sessions", "govuk_imds.keystore.timeouts"})
+DAEMON_MAY_REACH_OF_KEYSTORE = DAEMON_MAY_USE_OF_KEYSTORE | {"govuk_imds.keystore.selection", "govuk_imds.keystore"}
 #: Libraries the pure core never imports.
 IO_LIBRARIES = ("aiohttp", "aiocache", "boto3", "botocore", "keyring", "secretstorage", "jeepney", "s3transfer")
 #: What must not be on a light command's import path.
@@ -63,6 +69,11 @@ LIGHT_COMMANDS = {
     "profile": ("govuk_imds.cli.shell", "cmd_profile"),
     "status": ("govuk_imds.cli.sessions", "cmd_status"),
     "lock": ("govuk_imds.cli.sessions", "cmd_lock"),
+    "accounts": ("govuk_imds.cli.accounts", "cmd_accounts"),
+    "completion": ("govuk_imds.cli.shells", "cmd_completion"),
+    "prompt": ("govuk_imds.cli.shells", "cmd_prompt"),
+    # Answered by entry.main's lean path on every TAB, before the full CLI is imported.
+    "__complete": ("govuk_imds.entry", "main"),
     "audit": ("govuk_imds.cli.audit", "cmd_audit"),
 }
 
@@ -259,13 +270,37 @@ def package() -> Package:
 
 def test_the_graph_is_read_from_the_installed_package(package: Package) -> None:
     assert len(package.modules) > 50
-    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "cli"):
+    for folder in ("core", "config", "aws", "keystore", "daemon", "keys", "doctor", "autostart", "console", "govuk",
+                   "shells", "cli"):
         assert f"govuk_imds.{folder}" in package.modules, f"no {folder}/ in the package"
     assert all(layer(name) in ALLOWED for name in package.modules), "a module outside every layer of the table"
 
 
 def test_no_module_imports_one_in_a_layer_above_it(package: Package) -> None:
     assert layer_violations(package) == []
+
+
+def reachable(package: Package, start: Iterable[str]) -> set[str]:
+    """Every module of ours that importing ``start`` can run, through any import at any depth."""
+    seen: set[str] = set()
+    pending = list(start)
+    while pending:
+        name = pending.pop()
+        if name in seen or not package.ours(name):
+            continue
+        seen.add(name)
+        pending += [item.target for item in package.of(name)]
+        parts = name.split(".")
+        pending += [".".join(parts[:end]) for end in range(1, len(parts))]
+    return seen
+
+
+def test_the_daemon_reaches_no_keystore_module_that_can_read_a_long_term_key(package: Package) -> None:
+    daemon = [name for name in package.modules if layer(name) == "daemon"]
+    reached = {name for name in reachable(package, daemon) if layer(name) == "keystore"}
+    assert "govuk_imds.keystore.sessions" in reached, "the daemon no longer keeps MFA sessions in the keyring?"
+    unexpected = sorted(reached - DAEMON_MAY_REACH_OF_KEYSTORE)
+    assert unexpected == [], f"the daemon reaches {unexpected}"
 
 
 def test_there_is_no_import_circle(package: Package) -> None:

@@ -1,5 +1,6 @@
-"""The `govuk-imds` executable. `credential-process` is run by tools on every credential fetch, so it takes a lean
-path that skips argparse and every command module; everything else goes to the full CLI."""
+"""The `govuk-imds` executable. `credential-process` is run by tools on every credential fetch, and `__complete` by
+completion scripts on every TAB, so both take a lean path that skips argparse and every command module; everything
+else goes to the full CLI."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def main() -> int:
         answered = run(arguments[1])
         if answered is not None:
             return answered
+    if arguments[:1] == ["__complete"]:
+        # A completion script asks for names on every TAB: no argparse, no command modules.
+        from .shells.names import main as complete_names
+
+        return complete_names(arguments[1:])
     from .cli import main as full_cli
 
     return full_cli(arguments)

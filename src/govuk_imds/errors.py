@@ -16,6 +16,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── MfaCodeRefused          wrong or already-used MFA code
     │   ├── LongTermKeyRejected     the stored key pair is not valid
     │   ├── SessionRejected         the MFA session can no longer assume the role (fatal: lock)
+    │   │   └── MfaSessionEnded     STS no longer accepts the MFA session itself (expired or invalid)
     │   ├── StsUnavailable          transient: throttled, 5xx, timeout, unreachable, garbage
     │   ├── IamError                IAM said no (key import and rotation)
     │   │   ├── IamUnavailable      IAM unreachable or 5xx; ``maybe_done`` says whether it may have acted
@@ -30,6 +31,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     │   ├── PortInUse
     │   ├── UnsafeRuntimeDir        runtime dir or file with the wrong owner, mode or type
     │   ├── InheritedSocketRefused  a socket-activated listener not on 127.0.0.1:<port>
+    │   ├── ForeignListener         the endpoint's port is held by someone else: no token is sent there
     │   └── ServiceManagerError     systemctl or launchctl said no
     ├── ControlError                the control channel answered with an error (with the daemon's exit code)
     ├── KeyOperationError           a key command stopped; the message gives the state of keyring, file and AWS
@@ -103,6 +105,10 @@ class SessionRejected(StsError):
     """The MFA session can no longer be used (AccessDenied, ExpiredToken, ...): lock, do not retry."""
 
 
+class MfaSessionEnded(SessionRejected):
+    """STS refuses the MFA session itself (ExpiredToken, InvalidClientTokenId): no environment can use it again."""
+
+
 class StsUnavailable(StsError):
     """A transient failure: worth retrying with backoff."""
 
@@ -168,6 +174,23 @@ class ControlError(GovukImdsError):
 
 class InheritedSocketRefused(DaemonError):
     """The service manager passed a socket the daemon must not serve on."""
+
+
+class ForeignListener(DaemonError):
+    """The endpoint's port is held by something that is not the user's own daemon; the token was not sent."""
+
+    def __init__(self, port: int, owner: int | None) -> None:
+        self.port = port
+        self.owner = owner
+        holder = (
+            f"held by a process of another user (uid {owner})"
+            if owner is not None
+            else "not held by your govuk-imds daemon"
+        )
+        super().__init__(
+            f"127.0.0.1:{port} is {holder}, so the token was not sent; stop that program, or set `port = <other>` in "
+            "your govuk-imds config.toml, then run `govuk-imds start`"
+        )
 
 
 class ServiceManagerError(DaemonError):

@@ -22,6 +22,7 @@ from govuk_imds.autostart.templates import (
     service_unit_for,
     template_files,
 )
+from govuk_imds.config.locations import LAUNCHD_SOCKET_NAME
 from tests.support.world import BIN, require
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -74,6 +75,7 @@ def test_the_checked_in_units_hold_the_settings_the_issue_asks_for() -> None:
         "Restart=on-failure",
         "UMask=0077",
         "LimitCORE=0",
+        "LimitNOFILE=8192",
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
         "ProtectSystem=strict",
@@ -151,7 +153,8 @@ def test_the_launch_agent_parses_and_holds_the_keys(source: str, tmp_path: Path)
     else:
         home = tmp_path / "Users" / "someone"
         program = str(ENTRY_POINT)
-        data = render_launch_agent([program], home, tmp_path / "runtime", {"AWS_CONFIG_FILE": "/elsewhere/config"})
+        data = render_launch_agent([program], home, tmp_path / "runtime", {"AWS_CONFIG_FILE": "/elsewhere/config"},
+                                   9911)
     agent = plistlib.loads(data)
     assert agent["Label"] == LAUNCHD_LABEL
     assert agent["ProgramArguments"] == [program, "serve"]
@@ -162,7 +165,10 @@ def test_the_launch_agent_parses_and_holds_the_keys(source: str, tmp_path: Path)
     assert agent["StandardOutPath"] == agent["StandardErrorPath"] == log
     assert agent["LimitLoadToSessionType"] == "Aqua"
     assert agent["Umask"] == 0o077
-    assert agent["SoftResourceLimits"] == agent["HardResourceLimits"] == {"Core": 0}
+    assert agent["SoftResourceLimits"] == agent["HardResourceLimits"] == {"Core": 0, "NumberOfFiles": 8192}
+    # launchd holds the port, loopback only, as the systemd socket unit does; the daemon asks for it by this name.
+    assert agent["Sockets"] == {LAUNCHD_SOCKET_NAME: {"SockNodeName": "127.0.0.1", "SockServiceName": "9911",
+                                                      "SockType": "stream", "SockFamily": "IPv4"}}
     assert "GOVUK_IMDS_RUNTIME_DIR" in agent["EnvironmentVariables"]
     if source == "rendered":
         assert agent["EnvironmentVariables"] == {

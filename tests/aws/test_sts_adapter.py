@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from govuk_imds.config.paths import RuntimePaths
 from govuk_imds.config.settings import Settings
 from govuk_imds.core.credentials import LongTermKey, MfaSession
 from govuk_imds.core.environment import EnvironmentSpec
-from govuk_imds.errors import MfaCodeRefused, SessionRejected, StsUnavailable
+from govuk_imds.errors import MfaCodeRefused, MfaSessionEnded, SessionRejected, StsUnavailable
 from tests.support.sts_emulator import MotoServer, StsProxy, make_iam_user
 from tests.support.world import ACCOUNTS
 
@@ -84,3 +85,30 @@ def test_refusals_are_session_rejected(sts: StsProxy, tmp_path: Path, user: tupl
     sts.fail_next("AssumeRole", kind)  # type: ignore[arg-type]
     with pytest.raises(SessionRejected, match="STS refused AssumeRole"):
         adapter(sts, tmp_path).assume_role(mfa, spec(user[1]))
+
+
+def test_expired_or_invalid_session_credentials_say_the_mfa_session_itself_is_done(
+        sts: StsProxy, tmp_path: Path, user: tuple[LongTermKey, str]) -> None:
+    mfa = session(sts, tmp_path, user)
+    sts.fail_next("AssumeRole", "expired_token")
+    with pytest.raises(MfaSessionEnded, match="ExpiredToken"):
+        adapter(sts, tmp_path).assume_role(mfa, spec(user[1]))
+    sts.fail_next("AssumeRole", "access_denied")
+    with pytest.raises(SessionRejected) as refused:
+        adapter(sts, tmp_path).assume_role(mfa, spec(user[1]))
+    assert not isinstance(refused.value, MfaSessionEnded)  # the role said no; the MFA session is still good
+
+
+@pytest.mark.parametrize("offset", [0.0, 35 * 60.0, -2 * 3600.0])
+def test_role_credentials_carry_the_time_sts_stated(sts: StsProxy, tmp_path: Path, user: tuple[LongTermKey, str],
+                                                    offset: float) -> None:
+    mfa = session(sts, tmp_path, user)
+    sts.clock_offset = offset
+    try:
+        role = adapter(sts, tmp_path).assume_role(mfa, spec(user[1]))
+    finally:
+        sts.clock_offset = 0.0
+    assert role.server_time is not None
+    expected = datetime.now(UTC) + timedelta(seconds=offset)
+    assert abs(role.server_time - expected) < timedelta(seconds=3)
+    assert abs(role.expiration - (expected + timedelta(hours=1))) < timedelta(seconds=3)

@@ -167,3 +167,48 @@ def test_audit_with_no_record_says_where_it_looked(user: dict[str, str]) -> None
     assert result["code"] == 0, result["err"]
     file = Path(user["HOME"]) / ".local" / "state" / "govuk-imds" / "audit.jsonl"
     assert result["out"].strip() == f"no audit records for production in {file}"
+
+
+@pytest.mark.parametrize("argv", [("accounts",), ("completion", "zsh"), ("prompt", "bash")])
+def test_day_one_commands_import_no_sdk_server_or_keyring(user: dict[str, str], argv: tuple[str, ...]) -> None:
+    result = _python(RUN_MAIN, user, argv)
+    assert result["code"] == 0, result["err"]
+    assert result["out"]
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+
+
+RUN_ENTRY = """
+import contextlib, io, json, sys
+from govuk_imds.entry import main
+sys.argv = ["govuk-imds", *sys.argv[1:]]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main()
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_completing_a_name_takes_the_lean_path(user: dict[str, str]) -> None:
+    """Every TAB on an environment runs this: no SDK, no server, no keyring, and not even the command modules."""
+    result = _python(RUN_ENTRY, user, ("__complete", "environments"))
+    assert result["code"] == 0
+    assert result["out"] == "production\n"
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+    assert "govuk_imds.cli" not in result["modules"]
+    assert "argparse" not in result["modules"]
+    sources = _python(RUN_ENTRY, user, ("__complete", "source-profiles"))
+    assert sources["out"] == "gds\n"
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(user: dict[str, str]) -> None:
+    """`govuk-imds completion bash | head -1`: the reader is gone before the output is written (here: a pipe whose
+    read end is already closed); the command exits as a shell tool would, without a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "govuk_imds", "completion", "bash"], env=user,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 141

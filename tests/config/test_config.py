@@ -283,6 +283,26 @@ def test_override_under_prefixed_name_applies_to_the_environment(home: Home) -> 
     assert settings.session_duration_for("production") == timedelta(hours=2)
 
 
+def test_fresh_code_is_per_environment_and_off_by_default(home: Home) -> None:
+    settings = home.settings("[environments.govuk-production]\nfresh_code = true\n\n"
+                             "[environments.staging]\nfresh_code = false\n")
+    assert settings.fresh_code_for("production")
+    assert not settings.fresh_code_for("staging")
+    assert not settings.fresh_code_for("integration")
+
+
+def test_fresh_code_must_be_true_or_false(home: Home) -> None:
+    with pytest.raises(ConfigError) as caught:
+        home.settings('[environments.production]\nfresh_code = "yes"\n')
+    assert str(caught.value) == f"{home.config_file}: environments.production.fresh_code must be true or false"
+
+
+def test_an_unknown_key_in_an_environment_table_lists_the_known_ones(home: Home) -> None:
+    with pytest.raises(ConfigError, match="known: confirm, deny_callers, fresh_code, idle_lock, lock_on_screen_lock, "
+                                         "session_duration"):
+        home.settings("[environments.production]\nfresh = true\n")
+
+
 # -- unknown keys, bad types, bad files --------------------------------------------------------------------------
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from govuk_imds.config.files import atomic_write, ensure_private_dir, read_private
+from govuk_imds.config.files import atomic_write, ensure_private_dir, read_private, read_user_file
 from govuk_imds.config.paths import RuntimePaths, default_runtime_dir
-from govuk_imds.errors import UnsafeRuntimeDir
+from govuk_imds.errors import ConfigError, UnsafeRuntimeDir
 from tests.support.files import IS_ROOT, OTHER_UID, mode, umask
 
 # -- ensure_private_dir ---------------------------------------------------------------------------------------------
@@ -209,3 +209,11 @@ def test_runtime_paths_layout(tmp_path: Path) -> None:
     assert paths.token_file("production") == tmp_path / "tokens" / "production"
     assert paths.control_socket.parent == tmp_path
     assert paths.state_file.parent == tmp_path
+
+
+def test_dev_null_reads_as_an_empty_user_file_as_it_does_for_every_aws_tool() -> None:
+    """``AWS_CONFIG_FILE=/dev/null`` means "no file" to botocore; our refusal of devices must not turn it into an
+    error (``init`` and the unlocking CLI point the AWS files at /dev/null before they call AWS)."""
+    assert read_user_file(os.devnull, 1024) == b""
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        read_user_file("/dev/zero", 1024)

@@ -26,11 +26,14 @@ from govuk_imds.core.session import (
     Session,
     State,
     Unlocked,
+    end_reason,
     ending_soon,
     has_ended,
     next_wakeup,
     renewal_due,
     retry_delay,
+    servable_until,
+    session_end,
     still_servable,
 )
 
@@ -332,13 +335,102 @@ def test_a_successful_renewal_records_when_it_happened() -> None:
     assert after.renewed_at == T0 + MINUTE
 
 
-def test_not_worth_renewing_when_the_mfa_session_ends_before_the_current_credentials_expire() -> None:
-    # Inside the margin, but new credentials could not be used for longer than the ones held: the session ends first.
-    now = T0 + 45 * MINUTE
+def test_renews_whenever_the_credentials_would_stop_being_servable_before_the_session_ends() -> None:
+    # Credentials expiring at 60 min are servable until 45 min. A session ending at 60 min used to be left unrenewed
+    # (it "ends before the credentials expire"), and its last 15 minutes were answered 503.
+    now = T0 + 31 * MINUTE
 
-    assert not renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + 50 * MINUTE), now, MARGIN)
-    assert not renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + HOUR), now, MARGIN)
-    assert renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + HOUR + SECOND), now, MARGIN)
+    assert not renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + 45 * MINUTE), now, MARGIN)
+    assert renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + 45 * MINUTE + SECOND), now, MARGIN)
+    assert renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + 50 * MINUTE), now, MARGIN)
+    assert renewal_due(active(expires_at=T0 + HOUR, ends_at=T0 + HOUR), now, MARGIN)
+
+
+def test_servable_until_is_fifteen_minutes_before_expiry_or_the_session_end_if_sooner() -> None:
+    long_session = active(expires_at=T0 + HOUR, ends_at=T0 + 8 * HOUR)
+    short_session = active(expires_at=T0 + HOUR, ends_at=T0 + 40 * MINUTE)
+    assert long_session.credentials is not None and short_session.credentials is not None
+
+    assert servable_until(long_session.credentials, long_session) == T0 + 45 * MINUTE
+    assert servable_until(short_session.credentials, short_session) == T0 + 40 * MINUTE
+
+
+# -- the session's end: its own, or the MFA session's ------------------------------------------------------------------
+
+
+def test_the_session_ends_at_its_own_end_or_at_the_mfa_sessions_expiry_whichever_is_sooner() -> None:
+    own_first = Session().apply(Unlocked(mfa_session(T0 + 8 * HOUR), T0 + 4 * HOUR))
+    mfa_first = Session().apply(Unlocked(mfa_session(T0 + 3 * HOUR), T0 + 4 * HOUR))
+
+    assert session_end(own_first) == T0 + 4 * HOUR
+    assert session_end(mfa_first) == T0 + 3 * HOUR
+    assert has_ended(mfa_first, T0 + 3 * HOUR) and not has_ended(own_first, T0 + 3 * HOUR)
+    assert end_reason(mfa_first) == "the MFA session ended"
+    assert end_reason(own_first) == "the session ended (its session_duration ran out)"
+
+
+def test_the_mfa_sessions_expiry_is_judged_on_awss_clock() -> None:
+    # AWS wrote 17:00; a local clock 35 minutes ahead reads 17:35 at that moment.
+    session = Session().apply(Unlocked(mfa_session(T0 + 8 * HOUR), T0 + 9 * HOUR))
+    ahead = -35 * MINUTE
+
+    assert session_end(session, ahead) == T0 + 8 * HOUR + 35 * MINUTE
+    assert not has_ended(session, T0 + 8 * HOUR + 34 * MINUTE, ahead)
+    assert has_ended(session, T0 + 8 * HOUR + 35 * MINUTE, ahead)
+
+
+# -- the whole session, minute by minute ------------------------------------------------------------------------------
+
+ROLE_LIFETIME = HOUR
+#: AssumeRole calls over a whole session with a healthy STS: the unlock's, then one every 30 minutes while the held
+#: credentials would stop being servable before the end.
+ASSUME_ROLES_PER_SESSION = {HOUR: 2, 4 * HOUR: 8, 8 * HOUR: 16}
+#: AWS's clock minus the local clock: a laptop 2 h behind, 10 min behind, 10 min ahead, 35 min ahead, 2 h ahead.
+OFFSETS = [2 * HOUR, 10 * MINUTE, -10 * MINUTE, -35 * MINUTE, -2 * HOUR]
+
+
+def live_a_session(length: timedelta, offset: timedelta) -> tuple[list[datetime], int]:
+    """Unlock at T0 on the local clock and walk the session minute by minute, renewing whenever the policy says,
+    with an STS whose clock is ``offset`` off the local one. Returns the minutes nothing was servable, and the
+    number of AssumeRole calls."""
+
+    def assume(now: datetime, serial: int) -> RoleCredentials:
+        return role_credentials(now + offset + ROLE_LIFETIME, serial)  # STS writes expiries on AWS's clock
+
+    session = Session().apply(Unlocked(mfa_session(T0 + offset + length), T0 + length))
+    session = session.apply(RoleAssumed(assume(T0, 1), T0))
+    calls, unserved = 1, []
+    now = T0
+    while now < T0 + length:
+        if renewal_due(session, now, MARGIN, offset):
+            calls += 1
+            session = session.apply(RenewalStarted()).apply(RoleAssumed(assume(now, calls), now))
+        assert session.credentials is not None
+        if not still_servable(session.credentials, session, now, offset):
+            unserved.append(now)
+        now += MINUTE
+    assert has_ended(session, now, offset)
+    return unserved, calls
+
+
+@pytest.mark.parametrize("length", [HOUR, 4 * HOUR, 8 * HOUR], ids=["1h", "4h", "8h"])
+def test_every_minute_of_a_session_is_served_to_its_last_with_one_assume_role_per_rotation(length: timedelta) -> None:
+    unserved, calls = live_a_session(length, timedelta(0))
+
+    assert unserved == []
+    assert calls == ASSUME_ROLES_PER_SESSION[length]
+
+
+@pytest.mark.parametrize("offset", OFFSETS, ids=["aws-2h-ahead", "aws-10m-ahead", "local-10m-ahead",
+                                                 "local-35m-ahead", "local-2h-ahead"])
+@pytest.mark.parametrize("length", [HOUR, 8 * HOUR], ids=["1h", "8h"])
+def test_a_clock_off_from_awss_changes_nothing_served_nor_the_number_of_assume_roles(
+    length: timedelta, offset: timedelta
+) -> None:
+    unserved, calls = live_a_session(length, offset)
+
+    assert unserved == []
+    assert calls == ASSUME_ROLES_PER_SESSION[length]
 
 
 # -- next_wakeup: when the maintenance loop looks again --------------------------------------------------------------
@@ -353,8 +445,8 @@ def test_an_active_session_wakes_when_its_credentials_enter_the_margin() -> None
     assert next_wakeup(active(expires_at=T0 + HOUR), T0, MARGIN) == T0 + HOUR - MARGIN
 
 
-def test_an_active_session_whose_credentials_outlast_it_wakes_only_to_end() -> None:
-    assert next_wakeup(active(expires_at=T0 + HOUR, ends_at=T0 + 50 * MINUTE), T0, MARGIN) == T0 + 50 * MINUTE
+def test_an_active_session_whose_credentials_are_servable_to_its_end_wakes_only_to_end() -> None:
+    assert next_wakeup(active(expires_at=T0 + HOUR, ends_at=T0 + 45 * MINUTE), T0, MARGIN) == T0 + 45 * MINUTE
 
 
 def test_a_degraded_session_wakes_for_its_retry() -> None:

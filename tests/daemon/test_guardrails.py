@@ -120,7 +120,7 @@ async def endpoint(tmp_path: Path, peers: StandInPeers, guards: Guards, *, audit
     await service.unlock(spec("production"), session, session.expiration)
     listener = bind_loopback(0)
     port = listener.getsockname()[1]
-    runner = web.AppRunner(create_app(service, tokens, port, "govuk-", guardrails), access_log=None)
+    runner = web.AppRunner(create_app(service, tokens, port, "govuk-", guardrails=guardrails), access_log=None)
     await runner.setup()
     await web.SockSite(runner, listener).start()
     try:

@@ -190,3 +190,30 @@ def test_symlinked_token_file_is_refused_and_its_target_untouched(paths: Runtime
         store.ensure("production")
     assert victim.read_bytes() == b"A" * 43
     assert not store.matches("production", b"A" * 43)
+
+
+def test_tokens_are_kept_only_for_the_socket_the_previous_daemon_recorded(paths: RuntimePaths) -> None:
+    first = TokenStore(paths)
+    assert first.start_serving_on("boot-1/7/4242") is False  # nothing recorded yet: start afresh
+    first.ensure("production")
+    token = paths.token_file("production").read_bytes()
+    # Same socket, held throughout by the service manager: kept.
+    assert TokenStore(paths).start_serving_on("boot-1/7/4242") is True
+    assert paths.token_file("production").read_bytes() == token
+    # Another socket (a restarted socket unit, a reboot): every file goes, the next ensure makes a new token.
+    again = TokenStore(paths)
+    assert again.start_serving_on("boot-1/7/9999") is False
+    assert not paths.token_file("production").exists()
+    again.ensure("production")
+    assert paths.token_file("production").read_bytes() != token
+
+
+def test_a_daemon_that_bound_its_own_socket_records_nothing_and_trusts_nothing(paths: RuntimePaths) -> None:
+    store = TokenStore(paths)
+    store.start_serving_on("boot-1/7/4242")
+    store.ensure("staging")
+    assert TokenStore(paths).start_serving_on(None) is False
+    assert not paths.listener_record.exists()
+    assert list(paths.tokens_dir.iterdir()) == []
+    # A plain bind in between breaks the chain: the old socket's identity is no longer trusted either.
+    assert TokenStore(paths).start_serving_on("boot-1/7/4242") is False

@@ -24,6 +24,7 @@ from govuk_imds.doctor.checks import (
     check_clock,
     check_credentials_file,
     check_daemon,
+    check_daemon_clock,
     check_default_profile,
     check_endpoint,
     check_profiles,
@@ -593,7 +594,8 @@ def test_fetching_keeps_no_secret(tmp_path: Path) -> None:
     token_file.write_bytes(GOOD_TOKEN)
     token_file.chmod(0o600)
     try:
-        answer = fetch_credentials(server.server_address[1], "production", token_file)
+        answer = fetch_credentials(server.server_address[1], "production", token_file,
+                                   control_socket=tmp_path / "control.sock")
     finally:
         server.shutdown()
         server.server_close()
@@ -604,7 +606,8 @@ def test_fetching_keeps_no_secret(tmp_path: Path) -> None:
 def test_fetching_from_nobody_is_no_answer(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_bytes(GOOD_TOKEN)
-    answer = fetch_credentials(closed_port(), "production", token_file, timeout=1)
+    answer = fetch_credentials(closed_port(), "production", token_file, control_socket=tmp_path / "control.sock",
+                               timeout=1)
     assert isinstance(answer, str)
     [finding] = check_endpoint("production", answer, NOW)
     assert finding.status is Status.PROBLEM
@@ -714,3 +717,17 @@ def test_diagnose_without_a_daemon_reports_it_and_never_raises(settings: Setting
     assert by_check["clock"].status is Status.WARNING  # the configured STS is a closed local port
     assert "session" not in by_check  # nothing to ask about sessions without a daemon
     assert exit_status(findings) == 1
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(-35 * 60, "35 min 0 s ahead of AWS"), (7200, "2 h 0 min behind AWS")])
+def test_a_clock_offset_the_daemon_measured_is_a_warning(seconds: float, words: str) -> None:
+    [finding] = check_daemon_clock({"clock_offset_seconds": seconds}, platform="linux")
+    assert finding.status is Status.WARNING
+    assert finding.message.startswith(f"the daemon measured this machine's clock {words} from STS's answers")
+    assert finding.fix == "sudo timedatectl set-ntp true"
+
+
+def test_a_small_or_unknown_offset_the_daemon_measured_is_fine_or_not_mentioned() -> None:
+    assert statuses(check_daemon_clock({"clock_offset_seconds": 0.4})) == [Status.OK]
+    assert check_daemon_clock({"clock_offset_seconds": None}) == []
+    assert check_daemon_clock({}) == []

@@ -13,7 +13,7 @@ from tests.support.world import World, one_line
 def test_unknown_environment(world: World) -> None:
     line = one_line(world.cli("env", "prod"))
     assert "unknown environment 'prod'" in line
-    assert "integration, production, staging" in line
+    assert "integration, production, production-readonly, staging" in line
 
 
 def test_profile_without_role_arn_names_file_profile_and_key(world: World) -> None:
@@ -65,7 +65,13 @@ def test_code_that_is_not_six_digits_is_refused_before_any_sts_call(world: World
     assert world.sts.count("GetSessionToken") == before
 
 
+def fresh_code_for_production(world: World) -> None:
+    """Production demands a new code even though staging's MFA session is held (otherwise no code is asked for)."""
+    world.config_file.write_text(world.config_file.read_text() + "\n[environments.production]\nfresh_code = true\n")
+
+
 def test_wrong_code_leaves_the_environment_locked_and_others_served(world: World) -> None:
+    fresh_code_for_production(world)
     world.add_key()
     world.start()
     assert world.unlock("staging").returncode == 0
@@ -76,11 +82,13 @@ def test_wrong_code_leaves_the_environment_locked_and_others_served(world: World
     assert "wait for the next code" in line
     status = json.loads(world.cli("status", "--json").stdout)
     rows = {row["environment"]: row["state"] for row in status["environments"]}
-    assert rows == {"integration": "locked", "production": "locked", "staging": "active"}
+    assert rows == {"integration": "locked", "production": "locked", "production-readonly": "locked",
+                    "staging": "active"}
     assert wrong not in world.log()
 
 
 def test_code_used_twice_says_to_wait_for_the_next_one(world: World) -> None:
+    fresh_code_for_production(world)
     world.add_key()
     world.start()
     code = world.code()

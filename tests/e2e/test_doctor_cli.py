@@ -171,8 +171,9 @@ def test_a_locked_environment_named_is_a_problem_and_unnamed_only_a_warning(worl
     assert failing(everything) == [
         "warn integration is locked; fix: govuk-imds unlock integration",
         "warn production is locked; fix: govuk-imds unlock production",
+        "warn production-readonly is locked; fix: govuk-imds unlock production-readonly",
         "warn staging is locked; fix: govuk-imds unlock staging",
-        "0 problems, 3 warnings",
+        "0 problems, 4 warnings",
     ]
     assert doctor(world, "--strict").returncode == 1
 
@@ -289,7 +290,8 @@ def test_an_unknown_environment(world: World) -> None:
     result = doctor(world, "prod", "--json")
     assert result.returncode == 1
     [finding] = [finding for finding in findings(result) if finding["check"] == "profiles"]
-    assert finding["message"] == "unknown environment 'prod' (known: integration, production, staging)"
+    assert finding["message"] == ("unknown environment 'prod' (known: integration, production, production-readonly, "
+                                  "staging)")
     assert finding["fix"].startswith("add a [profile govuk-prod] with role_arn")
 
 

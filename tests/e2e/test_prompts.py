@@ -11,14 +11,8 @@ import time
 
 import pytest
 
+from tests.support.terminal import TAKE_TERMINAL
 from tests.support.world import BIN, World, status_rows
-
-# The child takes the terminal as its controlling terminal (as a login shell would), then becomes the CLI. It is
-# a fresh interpreter started by subprocess (fork and exec in C), so no Python code runs in a fork of this
-# multi-threaded test process, where a lock held by another thread at the fork could hang the child for ever.
-TAKE_TERMINAL = (
-    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
-)
 
 
 def run_in_terminal(world: World, argv: list[str], dialogue: list[tuple[str, str]],

@@ -225,7 +225,7 @@ def test_a_file_edited_meanwhile_is_not_overwritten(
         path.write_text(edited)
         return True
 
-    with pytest.raises(KeyOperationError, match="it changed while the key was being imported"):
+    with pytest.raises(KeyOperationError, match="it changed while govuk-imds was working on it"):
         import_from_credentials_file(path, "gds", keyring_store, verifier(settings), someone_edits)
     assert path.read_text() == edited
     assert keyring_store.get("gds") == user.key

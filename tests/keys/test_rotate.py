@@ -97,6 +97,9 @@ class FlakyStore:
     def get(self, source_profile: str) -> LongTermKey | None:
         return self.inner.get(source_profile)
 
+    def holds(self, source_profile: str) -> bool:
+        return self.inner.holds(source_profile)
+
     def put(self, source_profile: str, key: LongTermKey) -> None:
         if key != self.keep and self.put_error is not None:
             raise self.put_error

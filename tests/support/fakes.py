@@ -24,13 +24,16 @@ class ScriptedIssuer:
     """An STS stand-in that counts calls, fails on request, and can hold calls until a test releases them.
 
     Every outcome is decided when a call *returns*, so a test may block a call, change the script, then release.
-    Credentials it issues expire ``clock.now() + duration`` at that moment (``duration`` defaults to the spec's
-    ``role_duration_seconds``) and are unique per call, so a test can tell old credentials from new ones.
+    Credentials it issues expire ``duration`` after that moment on AWS's clock (``duration`` defaults to the spec's
+    ``role_duration_seconds``), carry the time STS stated, and are unique per call, so a test can tell old credentials
+    from new ones. AWS's clock is ``aws_offset`` off the fake local clock.
     """
 
-    def __init__(self, clock: FakeClock, duration: timedelta | None = None) -> None:
+    def __init__(self, clock: FakeClock, duration: timedelta | None = None, *,
+                 aws_offset: timedelta = timedelta(0)) -> None:
         self._clock = clock
         self._duration = duration
+        self.aws_offset = aws_offset
         #: Environment names, one per call, in the order the calls were made (counted on entry).
         self.calls: list[str] = []
         #: The session credentials each call was made with.
@@ -78,9 +81,10 @@ class ScriptedIssuer:
             access_key_id=f"ASIA{serial:016d}",
             secret_access_key=f"{spec.name}-secret-{serial}".ljust(40, "x")[:40],
             session_token=f"{spec.name}-token-{serial}",
-            expiration=self._clock.now() + duration,
+            expiration=self._clock.now() + self.aws_offset + duration,
             account_id=spec.account_id,
             role_arn=spec.role_arn,
+            server_time=self._clock.now() + self.aws_offset,
         )
         self.issued.append(credentials)
         return credentials

@@ -336,6 +336,7 @@ class ProxyCall(NamedTuple):
     host: str  # the Host header the client sent
     access_key_id: str  # from the SigV4 Authorization header, as sent (may be a canary); "" when unsigned
     user_agent: str = ""  # which client sent it, when several share the proxy
+    duration_seconds: int | None = None  # the DurationSeconds parameter, when one was sent
 
 
 @dataclass(frozen=True)
@@ -481,6 +482,11 @@ class StsProxy:
         #: When set, AssumeRole answers expire this many seconds from now (moto always gives the full duration),
         #: so a test can watch several rotations in seconds.
         self.role_lifetime: float | None = None
+        #: Likewise for GetSessionToken: MFA sessions that expire this many seconds from now.
+        self.session_lifetime: float | None = None
+        #: AWS's clock minus the machine's, in seconds: every ``Date`` header and every ``Expiration`` the proxy
+        #: passes on is moved by it, as if the laptop's clock were that far off AWS's.
+        self.clock_offset: float = 0.0
         #: When set, a request with no SigV4 signature is refused with 403 AccessDenied, as real AWS refuses it
         #: (moto serves anonymous requests, which hides clients that quietly fall back to unsigned ones).
         self.refuse_unsigned = False
@@ -585,6 +591,11 @@ class StsProxy:
         with self._lock:
             return sum(1 for call in self._calls if call.action == action)
 
+    def durations(self, action: str) -> list[int | None]:
+        """The ``DurationSeconds`` of every request for ``action``, oldest first (None where none was sent)."""
+        with self._lock:
+            return [call.duration_seconds for call in self._calls if call.action == action]
+
     @property
     def issued(self) -> list[IssuedCredential]:
         """Every credential handed out so far, oldest first."""
@@ -661,8 +672,10 @@ class StsProxy:
         )
         sent_token = _header(headers, "X-Amz-Security-Token")
         with self._lock:
+            duration = params.get("DurationSeconds", "")
             self._calls.append(
-                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key, _header(headers, "User-Agent"))
+                ProxyCall(action, time.time(), _header(headers, "Host"), sent_key, _header(headers, "User-Agent"),
+                          int(duration) if duration.isdigit() else None)
             )
             fault = self._take_fault(action)
             headers = [(name, self._uncanary(name, value)) for name, value in headers]
@@ -684,10 +697,13 @@ class StsProxy:
         reply = self._forward(method, path, headers, body)
         if self.canary and action in _MFA_ACTIONS and reply.status == 200:
             reply.body = self._apply_canary(reply.body, self.canary)
-        if self.role_lifetime is not None and action == "AssumeRole" and reply.status == 200:
-            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.role_lifetime))
+        lifetime = {"AssumeRole": self.role_lifetime, "GetSessionToken": self.session_lifetime}.get(action)
+        if lifetime is not None and reply.status == 200:
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + lifetime))
             reply.body = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>" + expires.encode()
                                 + b"</Expiration>", reply.body)
+        if self.clock_offset:
+            _shift_clock(reply, self.clock_offset)
         if action in _MFA_ACTIONS and reply.status == 200:
             self._record_issued(action, params, sent_key, sent_token, reply.body)
         return reply
@@ -815,6 +831,22 @@ class StsProxy:
                 self._canary_to_real[fakes[tag]] = found.group(1).strip()
                 text = text[: found.start(1)] + fakes[tag] + text[found.end(1) :]
         return text.encode("utf-8")
+
+
+def _shift_clock(reply: _Reply, offset: float) -> None:
+    """Move the reply's ``Date`` and every ``Expiration`` by ``offset`` seconds: AWS's clock, seen from a laptop
+    whose clock is off."""
+    from datetime import datetime, timedelta
+    from email.utils import formatdate
+
+    reply.headers = [(name, value) for name, value in reply.headers if name.lower() != "date"]
+    reply.headers.append(("Date", formatdate(time.time() + offset, usegmt=True)))
+
+    def shift(match: re.Match[bytes]) -> bytes:
+        moment = datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")) + timedelta(seconds=offset)
+        return b"<Expiration>" + moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + b"</Expiration>"
+
+    reply.body = re.sub(rb"<Expiration>([^<]*)</Expiration>", shift, reply.body)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:

@@ -29,6 +29,8 @@ from .sts_emulator import MotoServer, StsProxy, make_iam_user
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BIN = Path(sys.executable).parent
 ACCOUNTS = {"integration": "210987654321", "staging": "310987654321", "production": "410987654321"}
+#: A second role in an account (GOV.UK engineers have several per environment): its own environment.
+SECOND_ROLES = {"production-readonly": ("production", "govuk-readonly")}
 
 
 def require(condition: bool, what: str) -> None:
@@ -56,6 +58,15 @@ def aws_config(accounts: dict[str, str], mfa_serial: str) -> str:
             "source_profile = gds\n"
             "region = eu-west-1\n"
         )
+    for name, (account_of, role) in SECOND_ROLES.items():
+        if account_of in accounts:
+            stanzas.append(
+                f"[profile govuk-{name}]\n"
+                f"role_arn = arn:aws:iam::{accounts[account_of]}:role/{role}\n"
+                f"mfa_serial = {mfa_serial}\n"
+                "source_profile = gds\n"
+                "region = eu-west-1\n"
+            )
     stanzas.append(f"[profile gds]\nmfa_serial = {mfa_serial}\nregion = eu-west-1\n")
     return "\n".join(stanzas)
 
@@ -184,6 +195,8 @@ def _world(tmp_path: Path, sts: StsProxy, moto: MotoServer, secret_service: dict
     finally:
         sts.clear_faults()
         sts.role_lifetime = None
+        sts.session_lifetime = None
+        sts.clock_offset = 0.0
         sts.refuse_unsigned = False
         sts.canary = None
         pid = state.daemon_pid()

@@ -49,7 +49,11 @@ class Launchd(ManagerBase):
         self._write(
             {
                 self.plist: render_launch_agent(
-                    command, self.host.home, settings.runtime.root, pinned_environment(settings, self.host)
+                    command,
+                    self.host.home,
+                    settings.runtime.root,
+                    pinned_environment(settings, self.host),
+                    settings.port,
                 )
             }
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..config.locations import APP
+from ..config.locations import APP, DESCRIPTOR_LIMIT, LAUNCHD_SOCKET_NAME
 from ..config.settings import DEFAULT_PORT
 from ..errors import ServiceManagerError
 
@@ -49,6 +49,8 @@ RestartPreventExitStatus=2 7
 TimeoutStopSec=15s
 {environment}UMask=0077
 LimitCORE=0
+# Far more descriptors than the 1,024 a user service gets by default: the daemon caps its connections below this.
+LimitNOFILE={descriptor_limit}
 # %t/govuk-imds: the control socket and the token files, kept across restarts so open shells keep working.
 RuntimeDirectory=govuk-imds
 RuntimeDirectoryMode=0700
@@ -128,7 +130,7 @@ def _systemd_assignment(name: str, value: str) -> str:
 def render_service_unit(exec_start: str, environment: Mapping[str, str] | None = None) -> str:
     """``govuk-imds.service`` with ``exec_start`` as written (already escaped for systemd)."""
     lines = "".join(f"Environment={_systemd_assignment(name, value)}\n" for name, value in (environment or {}).items())
-    return _SERVICE_TEMPLATE.format(exec_start=exec_start, environment=lines)
+    return _SERVICE_TEMPLATE.format(exec_start=exec_start, environment=lines, descriptor_limit=DESCRIPTOR_LIMIT)
 
 
 def service_unit_for(command: Sequence[str], environment: Mapping[str, str] | None = None) -> str:
@@ -141,11 +143,18 @@ def render_socket_unit(port: int) -> str:
     return _SOCKET_TEMPLATE.format(port=port)
 
 
-def render_launch_agent(command: Sequence[str], home: Path, runtime_dir: Path, environment: Mapping[str, str]) -> bytes:
+def render_launch_agent(
+    command: Sequence[str], home: Path, runtime_dir: Path, environment: Mapping[str, str], port: int
+) -> bytes:
     """The LaunchAgent plist. launchd expands neither ``~`` nor variables, so every path is absolute.
 
     The runtime dir is pinned: launchd does not give agents the login shell's ``$TMPDIR``, where the CLI looks.
+    ``Sockets`` makes launchd hold ``127.0.0.1:<port>`` itself, as systemd's socket unit does: the port stays taken
+    while the daemon restarts, so nobody else can listen there and collect tokens meanwhile, and the tokens can be
+    kept across the restart.
     """
+    if not 1 <= port <= 65535:
+        raise ServiceManagerError(f"port {port} is not between 1 and 65535")
     import plistlib
 
     log = str(home / "Library" / "Logs" / APP / LOG_NAME)
@@ -158,8 +167,16 @@ def render_launch_agent(command: Sequence[str], home: Path, runtime_dir: Path, e
         "StandardOutPath": log,
         "StandardErrorPath": log,
         "Umask": 0o077,
-        "SoftResourceLimits": {"Core": 0},
-        "HardResourceLimits": {"Core": 0},
+        "SoftResourceLimits": {"Core": 0, "NumberOfFiles": DESCRIPTOR_LIMIT},
+        "HardResourceLimits": {"Core": 0, "NumberOfFiles": DESCRIPTOR_LIMIT},
+        "Sockets": {
+            LAUNCHD_SOCKET_NAME: {
+                "SockNodeName": "127.0.0.1",  # loopback only: the daemon refuses a socket bound anywhere else
+                "SockServiceName": str(port),
+                "SockType": "stream",
+                "SockFamily": "IPv4",
+            }
+        },
         "EnvironmentVariables": {"GOVUK_IMDS_RUNTIME_DIR": str(runtime_dir), **environment},
     }
     return plistlib.dumps(document, fmt=plistlib.FMT_XML, sort_keys=True)
@@ -171,6 +188,10 @@ def template_files() -> dict[str, bytes]:
         f"systemd/{SERVICE_UNIT}": render_service_unit(PLACEHOLDER_SYSTEMD_EXEC_START).encode(),
         f"systemd/{SOCKET_UNIT}": render_socket_unit(DEFAULT_PORT).encode(),
         f"launchd/{PLIST_NAME}": render_launch_agent(
-            [str(PLACEHOLDER_HOME / ".local" / "bin" / APP)], PLACEHOLDER_HOME, PLACEHOLDER_MACOS_RUNTIME_DIR, {}
+            [str(PLACEHOLDER_HOME / ".local" / "bin" / APP)],
+            PLACEHOLDER_HOME,
+            PLACEHOLDER_MACOS_RUNTIME_DIR,
+            {},
+            DEFAULT_PORT,
         ),
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -130,11 +131,20 @@ class Iam:
                 "IAM answered CreateAccessKey with something that is not a key pair", maybe_done=True
             ) from exc
 
+    def list_mfa_devices(self, credentials: Credentials, user_name: str) -> list[str]:
+        """The serial numbers (ARNs) of the user's MFA devices. Users may list their own without MFA: it is how
+        they set one up."""
+        answer = self._call("ListMFADevices", credentials, UserName=user_name)
+        try:
+            return [str(device["SerialNumber"]) for device in answer["MFADevices"]]
+        except (KeyError, TypeError) as exc:
+            raise IamUnavailable("IAM sent an answer that could not be read", maybe_done=False) from exc
+
     def delete_access_key(self, credentials: Credentials, user_name: str, access_key_id: str) -> None:
         self._call("DeleteAccessKey", credentials, UserName=user_name, AccessKeyId=access_key_id)
 
     def _call(self, action: str, credentials: Credentials, **parameters: str) -> dict[str, Any]:
-        method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+        method = xform_name(action)  # botocore's own: ListMFADevices -> list_mfa_devices
         try:
             answer: dict[str, Any] = getattr(self._client("iam", credentials), method)(**parameters)
         except ClientError as exc:

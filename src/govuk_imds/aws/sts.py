@@ -17,12 +17,15 @@ from botocore.parsers import ResponseParserError
 from ..config.settings import Settings
 from ..core.credentials import LongTermKey, MfaSession, RoleCredentials, TemporaryCredentials
 from ..core.environment import EnvironmentSpec
-from ..errors import LongTermKeyRejected, MfaCodeRefused, SessionRejected, StsError, StsUnavailable
+from ..core.skew import server_time
+from ..errors import LongTermKeyRejected, MfaCodeRefused, MfaSessionEnded, SessionRejected, StsError, StsUnavailable
 from .clients import ClientFactory, Credentials
 from .endpoints import sts_region, sts_url
 from .errors import KEY_PROBLEMS, describe, error_code, error_message, is_transient
 
 _ACCOUNT_IN_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):")
+#: AssumeRole refusals that are about the MFA session itself, not the role: every environment using it is done.
+_SESSION_ITSELF_REFUSED = frozenset({"ExpiredToken", "InvalidClientTokenId"})
 
 
 class Sts:
@@ -98,6 +101,8 @@ class Sts:
                 raise StsUnavailable(f"AssumeRole failed ({describe(exc)})") from exc
             # AccessDenied, ExpiredToken, InvalidClientTokenId, a role that cannot be assumed...: retrying
             # cannot help, so the environment locks with this reason.
+            if error_code(exc) in _SESSION_ITSELF_REFUSED:
+                raise MfaSessionEnded(f"STS refused AssumeRole ({describe(exc)})") from exc
             raise SessionRejected(f"STS refused AssumeRole ({describe(exc)})") from exc
         except (BotoCoreError, ResponseParserError) as exc:
             raise StsUnavailable(f"STS unreachable or unreadable ({type(exc).__name__})") from exc
@@ -114,6 +119,7 @@ class Sts:
                 credentials["Expiration"],
                 account_id=match.group(1) if match else spec.account_id,
                 role_arn=spec.role_arn,
+                server_time=server_time(answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise StsUnavailable("STS sent an answer that could not be read") from exc

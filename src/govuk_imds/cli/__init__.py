@@ -12,12 +12,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..config.settings import load_settings
 from ..errors import GovukImdsError
-from . import audit, autostart, console, daemon, doctor, keys, sessions, shell
+from . import accounts, audit, autostart, console, daemon, doctor, keys, sessions, shell, shells
 from ._common import Handler
 
-GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, audit)
+GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, accounts, shells, audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(os.environ, config_file=arguments.config, port=getattr(arguments, "port", None))
-        return int(arguments.handler(arguments, settings))
+        status = int(arguments.handler(arguments, settings))
+        sys.stdout.flush()  # here, where a closed pipe can still be answered, not at interpreter exit
+        return status
     except GovukImdsError as exc:
         if arguments.debug:
             raise
@@ -37,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("govuk-imds: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `govuk-imds ... | head`: the reader went away, which is not an error worth a traceback. Point stdout at
+        # /dev/null so that Python's own flush at exit does not raise again, and exit as a shell would (SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="govuk-imds config file (default: ~/.config/govuk-imds/config.toml)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"govuk-imds {__version__}")
+    # `completion` writes its scripts from the whole parser.
+    parser.set_defaults(root_parser=parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:

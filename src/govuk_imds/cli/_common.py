@@ -30,6 +30,11 @@ def read_mfa_code(flag: str | None, serial: str) -> str:
         code = getpass.getpass(f"MFA code for {serial}: ")
     else:
         code = sys.stdin.readline()
+    return checked_mfa_code(code)
+
+
+def checked_mfa_code(code: str) -> str:
+    """Six digits (surrounding blanks dropped), or ``InvalidInput`` that says what to type."""
     code = code.strip()
     if not MFA_CODE.fullmatch(code):
         raise InvalidInput("an MFA code is six digits; run the command again with the code your device shows")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from ..core.credentials import RoleCredentials
 from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import BrowserUnavailable, InvalidInput
+from ..hardening import keep_memory_private
 from ._common import AddCommand, confirm_environment
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
         return 0
     if arguments.environment is None:
         raise InvalidInput("name an environment: `govuk-imds console ENVIRONMENT` (`govuk-imds status` lists them)")
-    spec = load_environments(settings).resolve(arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     partition = spec.role_arn.split(":")[1]
     if partition != "aws":
         raise InvalidInput(f"govuk-imds signs in to the console of the aws partition only ({spec.name}'s role is "
@@ -126,13 +126,10 @@ def _open(request: BrowserRequest, spec: EnvironmentSpec) -> None:
 
 
 def _harden_before_secrets() -> None:
-    """From here on this process holds role credentials and a sign-in token: no core dump may write them out.
-
-    The call site for the hardening helper that commands touching secrets share (issue 13: core dumps and ptrace
-    off); until it lands, the soft core limit only, which a browser started from here inherits harmlessly.
-    """
-    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    """From here on this process holds role credentials and a sign-in token: no core dump may write them out, and
+    no other process of the user may read its memory (``hardening``, shared by every command that holds a secret).
+    A browser started from here inherits only the core limit of 0, harmlessly."""
+    keep_memory_private()
 
 
 def _summary(spec: EnvironmentSpec, answer: dict[str, Any], credentials: RoleCredentials, printed: bool) -> str:

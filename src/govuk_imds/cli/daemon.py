@@ -36,7 +36,7 @@ def cmd_start(arguments: argparse.Namespace, settings: Settings) -> int:
     import subprocess
 
     from ..autostart.platform import installed, start_service
-    from ..config.files import ensure_private_dir
+    from ..config.files import ensure_private_dir, open_private_append
     from ..daemon.readiness import READY_FD_VARIABLE
 
     if installed(os.environ):
@@ -50,7 +50,7 @@ def cmd_start(arguments: argparse.Namespace, settings: Settings) -> int:
         print(f"govuk-imds is already running on 127.0.0.1:{answer['port']} (pid {answer['pid']})")
         return 0
     ensure_private_dir(settings.runtime.root)
-    log_descriptor = os.open(settings.runtime.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_descriptor = open_private_append(settings.runtime.log_file)
     read_end, write_end = os.pipe()
     command = [sys.executable, "-m", "govuk_imds"]
     if arguments.config:

@@ -2,7 +2,7 @@
 
 Each handler builds the store and the AWS adapter from the settings and hands them to an algorithm in ``keys/``.
 keyring and boto3 are imported inside the handlers, never when the CLI starts. No secret is ever printed; key ids
-appear redacted.
+appear redacted. Every handler first keeps the process's memory private (``hardening``): each one holds a key.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from ..config.settings import Settings
 from ..core.credentials import LongTermKey
 from ..errors import InvalidInput
+from ..hardening import keep_memory_private
 from ..keys.listing import DEFAULT_MAX_AGE_DAYS
 from ._common import AddCommand, read_mfa_code, source_profile_name, terminal_confirm
 
@@ -50,7 +51,9 @@ def add_commands(command: AddCommand) -> None:
 def cmd_add(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..keystore.backends import open_keyring
 
+    keep_memory_private()
     source_profile = source_profile_name(arguments.source_profile)
+    store = open_keyring(settings.keyring_backend)  # a missing keyring is said before the key is typed
     if sys.stdin.isatty():
         key = LongTermKey.parse(getpass.getpass("Access key id: "), getpass.getpass("Secret access key: "))
     else:
@@ -63,7 +66,6 @@ def cmd_add(arguments: argparse.Namespace, settings: Settings) -> int:
                 "`aws iam create-access-key` prints, or run the command in a terminal to be prompted"
             ) from exc
         key = LongTermKey.from_json(document)
-    store = open_keyring(settings.keyring_backend)
     store.put(source_profile, key)
     print(f"stored key {key!r} for {source_profile!r} in {store.backend_name}")
     return 0
@@ -76,6 +78,7 @@ def cmd_import(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..keys.credentials_file import import_from_credentials_file
     from ..keystore.backends import open_keyring
 
+    keep_memory_private()
     profile = source_profile_name(arguments.source_profile)
     path = Path(arguments.credentials_file).expanduser() if arguments.credentials_file else credentials_file(os.environ)
     confirm = terminal_confirm(arguments.yes)
@@ -99,6 +102,7 @@ def cmd_rotate_key(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..keys.rotation import rotate_key
     from ..keystore.backends import open_keyring
 
+    keep_memory_private()
     profile = source_profile_name(arguments.source_profile)
     serial = source_profile_mfa_serial(settings, profile)
     store = open_keyring(settings.keyring_backend)
@@ -117,6 +121,7 @@ def cmd_keys(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..keys.listing import describe_listing, list_keys
     from ..keystore.backends import open_keyring
 
+    keep_memory_private()
     if arguments.max_age_days < 0:
         raise InvalidInput("--max-age-days must be 0 or more")
     profiles = [source_profile_name(name) for name in arguments.source_profiles]
@@ -137,6 +142,7 @@ def cmd_remove(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..keys.listing import remove_key
     from ..keystore.backends import open_keyring
 
+    keep_memory_private()
     profile = source_profile_name(arguments.source_profile)
     confirm = terminal_confirm(arguments.yes)
     store = open_keyring(settings.keyring_backend)

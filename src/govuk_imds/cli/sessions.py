@@ -1,8 +1,9 @@
 """Sessions: ``unlock`` (one MFA code for one or more environments), ``lock`` and ``status``.
 
 ``unlock`` is the one command here that touches the long-term key: it reads it from the keyring, calls
-GetSessionToken itself and hands only the MFA session to the daemon. keyring and boto3 are imported inside it;
-``lock`` and ``status`` are light commands.
+GetSessionToken itself and hands only the MFA session to the daemon. It first keeps its memory private (no core
+dump, no ptrace: ``hardening``) and reads the key only once the code is typed. keyring and boto3 are imported
+inside it; ``lock`` and ``status`` are light commands.
 """
 
 from __future__ import annotations
@@ -11,33 +12,42 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .. import control
-from ..config.aws_config import load_environments
-from ..config.settings import Settings
-from ..core.clock import parse_rfc3339, rfc3339
-from ..core.credentials import LongTermKey
+from ..config.aws_config import Environments, load_environments
+from ..config.settings import Settings, checked_session_duration, parse_duration
+from ..core.clock import parse_rfc3339
+from ..core.credentials import LongTermKey, MfaSession
 from ..core.environment import EnvironmentSpec
-from ..core.timefmt import local_time
+from ..core.held import Device
+from ..core.shapes import role_arn_parts
+from ..core.skew import describe, worth_telling
+from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
-from ._common import AddCommand, read_mfa_code
+from ..hardening import keep_memory_private
+from ._common import AddCommand, checked_mfa_code, read_mfa_code
 from .audit import guardrail_lines
-
-#: A second `unlock` that waited for a first one to finish does nothing if the first one finished this recently.
-RECENT_UNLOCK = timedelta(seconds=60)
 
 
 def add_commands(command: AddCommand) -> None:
-    unlock = command("unlock", cmd_unlock, "turn one MFA code into sessions for one or more environments")
+    unlock = command("unlock", cmd_unlock, "unlock environments, with the held MFA session or one new MFA code")
     unlock.add_argument("environments", nargs="+", metavar="ENVIRONMENT")
-    unlock.add_argument("--code", help="the six-digit MFA code (otherwise prompted, or read from stdin)")
+    unlock.add_argument(
+        "--code", help="the six-digit MFA code, if one is needed (otherwise prompted, or read from stdin)"
+    )
+    unlock.add_argument(
+        "--duration",
+        help="how long this unlock lasts (15m-36h, e.g. 3h or 1h30m) instead of each environment's session_duration; "
+        "longer than the held MFA session has left needs a new code",
+    )
     lock = command("lock", cmd_lock, "forget environments' sessions and credentials now")
     lock.add_argument("environments", nargs="*", metavar="ENVIRONMENT")
-    lock.add_argument("--all", action="store_true", help="lock every environment")
+    lock.add_argument("--all", action="store_true", help="lock every environment and forget every MFA session")
     lock.add_argument(
         "--new-tokens",
         action="store_true",
@@ -48,76 +58,142 @@ def add_commands(command: AddCommand) -> None:
 
 
 def cmd_unlock(arguments: argparse.Namespace, settings: Settings) -> int:
+    keep_memory_private()
+    # A code typed on the command line is checked before anything else, so a typo is never mistaken for anything.
+    given_code = checked_mfa_code(arguments.code) if arguments.code is not None else None
+    explicit = _duration_flag(arguments.duration)
     environments = load_environments(settings)
     specs: list[EnvironmentSpec] = []
     for name in arguments.environments:
         spec = environments.resolve(name)
         if spec not in specs:
             specs.append(spec)
-    devices = {(spec.source_profile, spec.mfa_serial) for spec in specs}
+    devices = {Device.of(spec) for spec in specs}
     if len(devices) > 1:
         raise InvalidInput("these environments use different source profiles or MFA devices; unlock them separately")
-    first = specs[0]
-    # Before spending a code: is the daemon there, and is there a key?
-    control.request(settings.runtime.control_socket, {"op": "ping"}, timeout=5)
-    from ..keystore.backends import open_keyring
-
-    key = open_keyring(settings.keyring_backend).get(first.source_profile)
-    if key is None:
-        raise NoKeyStored(first.source_profile)
+    device = devices.pop()
+    durations = {spec.name: explicit or settings.session_duration_for(spec.name) for spec in specs}
+    request: dict[str, Any] = {
+        "op": "unlock",
+        "environments": [spec.to_wire() for spec in specs],
+        "durations": {name: int(duration.total_seconds()) for name, duration in durations.items()},
+        "explicit_seconds": int(explicit.total_seconds()) if explicit else None,
+        "fresh": [spec.name for spec in specs if settings.fresh_code_for(spec.name)],
+    }
+    socket_path = settings.runtime.control_socket
+    control.request(socket_path, {"op": "ping"}, timeout=5)  # before anything is asked of the person
     with _unlock_lock(settings):
-        # Another `unlock` may have finished while this one waited: AWS would refuse its code a second time, and
-        # a second GetSessionToken would gain nothing.
-        fresh = _recently_unlocked(settings, [spec.name for spec in specs])
-        if fresh:
-            print(f"{', '.join(fresh)}: unlocked a moment ago by another command; nothing to do")
-            return 0
-        code = read_mfa_code(arguments.code, first.mfa_serial)
-        return _unlock_with_code(settings, specs, key, code)
+        # One unlock at a time: one that waited here finds the MFA session the other one just made, and uses it.
+        answer = control.request(socket_path, request)
+        if "needs_code" not in answer:
+            print(f"no MFA code needed: using the MFA session held for {device}")
+            _note_unused_code(arguments.code)
+            return _report(answer["results"], durations)
+        from ..keystore.backends import open_keyring
+
+        store = open_keyring(settings.keyring_backend)
+        if not store.holds(device.source_profile):  # before the person is asked for a code
+            raise NoKeyStored(device.source_profile)
+        print(f"an MFA code is needed: {answer['needs_code']}")
+        code = given_code or read_mfa_code(None, device.mfa_serial)
+        key = store.get(device.source_profile)  # as late as it can be: after the code, right before it is used
+        if key is None:
+            raise NoKeyStored(device.source_profile)
+        # As long as the longest session of any environment of this source profile, so that every later unlock of
+        # any of them (and of any role) reuses it: one code a day.
+        granted = max([explicit or timedelta(0), *_session_durations(settings, environments, device)])
+        session = _get_session_token(settings, key, specs[0], code, granted)
+        answer = control.request(
+            socket_path, {**request, "session": session.to_wire(), "granted_seconds": int(granted.total_seconds())}
+        )
+        return _report(answer["results"], durations)
 
 
-def _unlock_with_code(settings: Settings, specs: list[EnvironmentSpec], key: LongTermKey, code: str) -> int:
+def _duration_flag(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    return checked_session_duration(parse_duration(text, "--duration"), f"--duration {text}")
+
+
+def _session_durations(settings: Settings, environments: Environments, device: Device) -> list[timedelta]:
+    return [
+        settings.session_duration_for(name)
+        for name, spec in environments.specs.items()
+        if Device.of(spec) == device
+    ]
+
+
+def _get_session_token(
+    settings: Settings, key: LongTermKey, spec: EnvironmentSpec, code: str, duration: timedelta
+) -> MfaSession:
     from ..aws.clients import isolate_from_environment
     from ..aws.sts import Sts
 
     isolate_from_environment(os.environ)
-    first = specs[0]
-    longest = max(settings.session_duration_for(spec.name) for spec in specs)
-    mfa_session = Sts(settings).get_session_token(
+    return Sts(settings).get_session_token(
         key,
-        source_profile=first.source_profile,
-        mfa_serial=first.mfa_serial,
+        source_profile=spec.source_profile,
+        mfa_serial=spec.mfa_serial,
         code=code,
-        duration_seconds=int(longest.total_seconds()),
-        region=first.region,
+        duration_seconds=int(duration.total_seconds()),
+        region=spec.region,
     )
-    now = datetime.now(UTC)
-    answer = control.request(
-        settings.runtime.control_socket,
-        {
-            "op": "unlock",
-            "environments": [spec.to_wire() for spec in specs],
-            "session": mfa_session.to_wire(),
-            "ends_at": {spec.name: rfc3339(now + settings.session_duration_for(spec.name)) for spec in specs},
-        },
-    )
+
+
+def _note_unused_code(flag: str | None) -> None:
+    """Say so when a code was given and not needed: on --code, or waiting on stdin (never block to find out)."""
+    if flag is not None:
+        print("the code given with --code was not needed and was not used")
+        return
+    if sys.stdin is None or sys.stdin.closed or sys.stdin.isatty():
+        return
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError):
+        return
+    if ready and sys.stdin.readline().strip():
+        print("the code on stdin was not needed and was not used")
+
+
+def _report(results: list[dict[str, Any]], durations: dict[str, timedelta]) -> int:
+    """What each unlock came to, truthfully: when it ends and why then; credentials renewed until then."""
     failed = False
-    for result in answer["results"]:
+    for result in results:
         name = result["environment"]
-        if result["state"] == "active":
-            print(
-                f"{name}: unlocked until {local_time(result['session_ends'])}; "
-                f"credentials served until {local_time(result['credentials_expire'])} and renewed automatically"
-            )
-        elif result["state"] == "degraded":
-            print(
-                f"{name}: unlocked until {local_time(result['session_ends'])}, but the role could not be assumed "
-                f"yet ({result['problem']}); the daemon keeps trying, see `govuk-imds status`"
-            )
+        ends = result["session_ends"]
+        if result["state"] in ("active", "degraded"):
+            why = _why_it_ends_then(result, durations[name])
+            if result["state"] == "active":
+                print(f"{name}: unlocked until {local_time(ends)}{why}; role credentials are renewed until then")
+            else:
+                print(
+                    f"{name}: unlocked until {local_time(ends)}{why}, but the role could not be assumed yet "
+                    f"({result['problem']}); the daemon keeps trying, see `govuk-imds status`"
+                )
         else:
             failed = True
             print(f"govuk-imds: {name}: could not assume {result['role_arn']}: {result['problem']}", file=sys.stderr)
     return 4 if failed else 0
+
+
+def _why_it_ends_then(result: dict[str, Any], asked: timedelta) -> str:
+    """When the MFA session cuts an unlock short, say so and how to get the whole of it."""
+    ends, mfa_ends, unlocked_at = result["session_ends"], result["mfa_session_ends"], result["unlocked_at"]
+    if not (ends and mfa_ends and unlocked_at) or ends != mfa_ends:
+        return ""
+    short_by = parse_rfc3339(unlocked_at) + asked - parse_rfc3339(ends)
+    if short_by < timedelta(minutes=1):
+        return ""
+    return (
+        f", when the MFA session for {result['source_profile']} ends ({span(short_by)} short of {span(asked)}; "
+        f"`govuk-imds unlock {result['environment']} --duration {_flag(asked)}` spends a new code for all of it)"
+    )
+
+
+def _flag(duration: timedelta) -> str:
+    hours, rest = divmod(int(duration.total_seconds()), 3600)
+    minutes = rest // 60
+    return f"{hours}h{minutes}m" if hours and minutes else f"{hours}h" if hours else f"{minutes}m"
 
 
 @contextlib.contextmanager
@@ -134,18 +210,6 @@ def _unlock_lock(settings: Settings) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _recently_unlocked(settings: Settings, names: list[str]) -> list[str]:
-    rows = control.request(settings.runtime.control_socket, {"op": "status"}, timeout=5)["environments"]
-    now = datetime.now(UTC)
-    recent = {
-        row["environment"]
-        for row in rows
-        if row["state"] != "locked" and row.get("unlocked_at")
-        and now - parse_rfc3339(row["unlocked_at"]) < RECENT_UNLOCK
-    }
-    return names if set(names) <= recent else []
-
-
 def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.all == bool(arguments.environments):
         raise InvalidInput("name the environments to lock, or use --all")
@@ -156,7 +220,7 @@ def cmd_lock(arguments: argparse.Namespace, settings: Settings) -> int:
         locked = answer["locked"]
         print(f"locked: {', '.join(locked)}" if locked else "nothing was unlocked")
     else:
-        environments = load_environments(settings)
+        environments = load_environments(settings, only=arguments.environments)
         names = [environments.canonical(name) for name in arguments.environments]
         control.request(socket_path, {"op": "lock", "environments": names, "new_tokens": new_tokens}, timeout=10)
         print(f"locked: {', '.join(names)}")
@@ -175,8 +239,7 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
         raise
     rows: list[dict[str, Any]] = answer["environments"]
     if arguments.json:
-        shown = {key: answer[key] for key in ("pid", "port", "screen_lock", "audit") if key in answer}
-        print(json.dumps({"running": True, **shown, "environments": rows}, indent=2))
+        print(json.dumps({"running": True, **{key: value for key, value in answer.items() if key != "ok"}}, indent=2))
         return 0
     print(f"govuk-imds running on 127.0.0.1:{answer['port']} (pid {answer['pid']})")
     if not rows:
@@ -185,13 +248,20 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
             f"source_profile to {settings.aws_config_file}, then run `govuk-imds reload`"
         )
         return 0
-    table = [("ENVIRONMENT", "STATE", "SESSION ENDS", "CREDENTIALS EXPIRE", "LAST SERVED")]
+    table = [
+        ("ENVIRONMENT", "STATE", "ACCOUNT", "ROLE", "SESSION ENDS", "MFA SESSION ENDS", "CREDENTIALS EXPIRE",
+         "LAST SERVED")
+    ]
     for row in rows:
+        account, role = role_arn_parts(str(row.get("role_arn"))) or ("-", "-")  # as the old tool's `-d` showed
         table.append(
             (
                 row["environment"],
                 row["state"],
+                account,
+                role,
                 local_time(row["session_ends"]),
+                local_time(row.get("mfa_session_ends")),
                 local_time(row["credentials_expire"]),
                 local_time(row["last_served"]),
             )
@@ -199,10 +269,13 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
     widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
+    for held in answer.get("held_sessions") or []:
+        users = ", ".join(held["environments"]) or "no environment now; the next unlock uses it with no code"
+        print(f"MFA session for {held['source_profile']}: until {local_time(held['ends'])}, used by {users}")
     for row in rows:
         if row["ending_soon"]:
             print(
-                f"warning: the MFA session for {row['environment']} ends at {local_time(row['session_ends'])}; "
+                f"warning: the session of {row['environment']} ends at {local_time(row['session_ends'])}; "
                 f"run `govuk-imds unlock {row['environment']}` when it suits you"
             )
         if row["problem"]:  # why it is degraded, or why it was locked ("locked because the screen locked at ...")
@@ -214,6 +287,14 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
                 f"{row['environment']}: locked, and refused {client} at {local_time(refusal['at'])}; "
                 f"run `govuk-imds unlock {row['environment']}`"
             )
+    offset = answer.get("clock_offset_seconds")
+    if isinstance(offset, int | float) and worth_telling(timedelta(seconds=offset)):
+        print(
+            f"clock: this machine's clock is {describe(timedelta(seconds=offset))} (measured from STS's answers); "
+            "govuk-imds judges lifetimes on AWS's clock, but set yours right: sudo timedatectl set-ntp true"
+        )
+    if answer.get("sessions_not_kept"):
+        print(f"MFA sessions are not kept across a restart of the daemon: {answer['sessions_not_kept']}")
     for guardrail in guardrail_lines(answer):
         print(guardrail)
     return 0

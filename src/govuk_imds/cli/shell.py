@@ -49,6 +49,9 @@ def add_commands(command: AddCommand) -> None:
 
 def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
     """The variables for `env` and `exec`, with a line on stderr for anything that will stop tools using them."""
+    from ..config.files import runtime_dir_ready
+
+    runtime_dir_ready(settings.runtime.root)  # a token path inside someone else's directory is never handed out
     token_file = settings.runtime.token_file(spec.name)
     running = settings.runtime.control_socket.exists()
     token = _token(token_file, spec.name, running=running)
@@ -56,7 +59,12 @@ def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
         again = "" if token else ", then this command again (tools that read only the token variable need it)"
         print(f"govuk-imds: the daemon is not running; run `govuk-imds start`{again}", file=sys.stderr)
     return shellenv.endpoint_variables(
-        settings.endpoint_base + spec.name, str(token_file), spec.region, spec.name, token
+        settings.endpoint_base + spec.name,
+        str(token_file),
+        spec.region,
+        spec.name,
+        token,
+        state_file=str(settings.runtime.environment_state(spec.name)),
     )
 
 
@@ -88,14 +96,16 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
     from ..doctor.checks import check_credentials_file, check_default_profile
     from ..doctor.findings import Status
 
-    findings = check_credentials_file(credentials_file(os.environ)) + check_default_profile(settings.aws_config_file)
+    findings = check_credentials_file(credentials_file(os.environ), only_default=True)
+    findings += check_default_profile(settings.aws_config_file)
     for finding in findings:
         if finding.status is Status.PROBLEM:
             print(f"govuk-imds: warning: {finding.message}; fix: {finding.fix}", file=sys.stderr)
 
 
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
-    variables = _variables(settings, load_environments(settings).resolve(arguments.environment))
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
+    variables = _variables(settings, spec)
     _warn_about_shadowing_files(settings)
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
@@ -110,7 +120,7 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
         argv = argv[1:]
     if not argv:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
-    spec = load_environments(settings).resolve(arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     if settings.guards_for(spec.name).confirm:
         confirm_environment(spec.name, f"Run `{shlex.join(argv)}` with {{environment}} credentials?", yes=yes,
                             setting=settings.guards_setting(spec.name))
@@ -128,18 +138,21 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) -> int:
     """Fetch from our own endpoint exactly as an SDK would, and print the credential_process form (Version 1)."""
-    from ..config.files import read_private
+    from ..config.files import read_private, runtime_dir_ready
     from ..endpoint_client import credential_process_json, fetch
 
-    name = load_environments(settings).canonical(arguments.environment)
+    name = load_environments(settings, only=[arguments.environment]).canonical(arguments.environment)
+    runtime = settings.runtime
+    if not runtime_dir_ready(runtime.root):
+        raise DaemonNotRunning()
     try:
-        token = read_private(settings.runtime.token_file(name))  # no symlink, nobody else's file
+        token = read_private(runtime.token_file(name))  # no symlink, nobody else's file
     except FileNotFoundError as exc:
-        if not settings.runtime.control_socket.exists():
+        if not runtime.control_socket.exists():
             raise DaemonNotRunning() from exc
         raise UnknownEnvironmentToken(f"no token for {name!r}; is it an environment? see `govuk-imds status`") from exc
     try:
-        answer = fetch(settings.port, name, token.decode("ascii"))
+        answer = fetch(settings.port, name, token.decode("ascii"), control_socket=str(runtime.control_socket))
     except OSError as exc:
         raise DaemonNotRunning() from exc
     except ValueError as exc:
@@ -156,7 +169,7 @@ def cmd_credential_process(arguments: argparse.Namespace, settings: Settings) ->
 def cmd_profile(arguments: argparse.Namespace, settings: Settings) -> int:
     from ..config.locations import installed_command
 
-    spec = load_environments(settings).resolve(arguments.environment)
+    spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     program = installed_command(sys.argv[0] if sys.argv else "", sys.executable, os.environ.get("PATH", os.defpath))
     program = program or [sys.executable, "-m", "govuk_imds"]
     command_line = " ".join(shlex.quote(part) for part in (*program, "credential-process", spec.name))

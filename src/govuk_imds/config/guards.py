@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..core.guards import Guards
+from ..core.shapes import shown
 from ..errors import ConfigError
 
 GUARD_KEYS = frozenset({"confirm", "deny_callers", "lock_on_screen_lock", "idle_lock"})
@@ -37,7 +38,7 @@ def read_guards(table: Mapping[str, Any], where: str, parse_duration: Callable[[
 def _flag(table: Mapping[str, Any], key: str, where: str) -> bool:
     value = table.get(key, False)
     if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{key} must be true or false, not {value!r}")
+        raise ConfigError(f"{where}.{key} must be true or false, not {shown(value)}")
     return value
 
 
@@ -46,5 +47,5 @@ def _programs(value: object, where: str) -> tuple[str, ...]:
         raise ConfigError(f'{where} must be a list of program names, like ["npm", "pip"]')
     for item in value:
         if not isinstance(item, str) or not _PROGRAM.fullmatch(item):
-            raise ConfigError(f"{where}: {item!r} is not a program name (a name like npm, no directory or spaces)")
+            raise ConfigError(f"{where}: {shown(item)} is not a program name (a name like npm, no directory or spaces)")
     return tuple(dict.fromkeys(value))

@@ -1,5 +1,6 @@
 """Where govuk-imds's runtime dir and its own command are, with nothing but ``os`` and ``sys``: shared by ``paths``,
-the service templates and the lean ``credential-process`` path, which must start in a few milliseconds."""
+the service templates and the lean ``credential-process`` path, which must start in a few milliseconds. Also the
+two things the daemon and its service files must agree on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import sys
 from collections.abc import Mapping
 
 APP = "govuk-imds"
+#: The name of the socket the LaunchAgent's ``Sockets`` key makes launchd hold (the daemon asks for it by name).
+LAUNCHD_SOCKET_NAME = "Listener"
+#: The descriptor limit the daemon asks for at start, and the systemd unit and the LaunchAgent set: its connection
+#: cap (daemon/admission.py) stays far above what a laptop's tools open, with room to spare below the limit.
+DESCRIPTOR_LIMIT = 8192
 
 
 def runtime_dir(environ: Mapping[str, str]) -> str:

@@ -1,7 +1,8 @@
 """Where govuk-imds keeps its files: the runtime dir's contents, the config file and the state dir (the audit record).
 
-The runtime dir holds the control socket, the token files, a small state file (pid, port) and the background
-daemon's log. How those files are written and read safely is ``files``.
+The runtime dir holds the control socket, the token files, a small state file (pid, port), one line per
+environment saying whether it is unlocked (for prompt segments) and the background daemon's log. How those files
+are written and read safely is ``files``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,21 @@ class RuntimePaths:
     def log_file(self) -> Path:
         return self.root / "daemon.log"
 
+    @property
+    def listener_record(self) -> Path:
+        """Which listening socket the last daemon served on (``daemon.tokens`` keeps tokens only on the same one)."""
+        return self.root / "listener"
+
     def token_file(self, environment: str) -> Path:
         return self.tokens_dir / environment
+
+    @property
+    def states_dir(self) -> Path:
+        return self.root / "state"
+
+    def environment_state(self, environment: str) -> Path:
+        """``unlocked <epoch> <RFC 3339>`` or ``locked``: what prompt segments read (``daemon/state_files.py``)."""
+        return self.states_dir / environment
 
 
 def default_runtime_dir(environ: Mapping[str, str]) -> Path:

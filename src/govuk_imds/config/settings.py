@@ -17,7 +17,9 @@ from typing import Any
 
 from ..core.guards import NO_GUARDS, Guards
 from ..core.session import MIN_SERVED_LIFETIME
+from ..core.shapes import REGION, shown
 from ..errors import ConfigError
+from .files import read_user_file
 from .guards import GUARD_KEYS, read_guards
 from .paths import RuntimePaths, default_config_file, default_runtime_dir, default_state_dir
 
@@ -27,8 +29,14 @@ DEFAULT_SESSION_DURATION = timedelta(hours=8)
 DEFAULT_PREFIX = "govuk-"
 # GetSessionToken accepts 15 minutes to 36 hours.
 SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+#: Far beyond any duration that makes sense here, and far inside what ``timedelta`` holds: a longer number of seconds
+#: is refused as a duration, never an overflow (a string's units take at most 9 digits each, days 5, for the same
+#: reason).
+MAX_DURATION = timedelta(days=1000)
+_DURATION = re.compile(r"(?:(\d{1,5})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
+#: config.toml is a few lines; anything this big is not it.
+MAX_SETTINGS_BYTES = 1024 * 1024
+_SIZE = re.compile(r"(\d{1,12})\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
 #: The audit file is rotated at ``max_size`` and ``files`` of them are kept (the live one included).
 DEFAULT_AUDIT_MAX_SIZE = 8 * 1024 * 1024
 DEFAULT_AUDIT_FILES = 4
@@ -36,28 +44,29 @@ DEFAULT_AUDIT_FILES = 4
 
 def parse_duration(value: object, where: str) -> timedelta:
     """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"``, ``"2d"`` or a number of seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_DURATION.total_seconds():
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match and any(match.groups()):
             days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+            # at most 5 digits of days and 9 of each other unit: no overflow
             duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
             if duration > timedelta(0):
                 return duration
-    raise ConfigError(f'{where}: {value!r} is not a duration; write it like "30m", "8h" or "1h30m"')
+    raise ConfigError(f'{where}: {shown(value)} is not a duration; write it like "30m", "8h" or "1h30m"')
 
 
 def parse_size(value: object, where: str) -> int:
     """``"8MB"``, ``"512KB"``, ``"1GB"`` (binary multiples: 1 MB = 1024 KB) or a number of bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1024**4:
         return value
     if isinstance(value, str):
         match = _SIZE.fullmatch(value.strip())
         if match:
             unit = (match.group(2) or "").upper()
             return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
-    raise ConfigError(f'{where}: {value!r} is not a size; write it like "8MB" or "512KB"')
+    raise ConfigError(f'{where}: {shown(value)} is not a size; write it like "8MB" or "512KB"')
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Settings:
     rotation_margin: timedelta = DEFAULT_ROTATION_MARGIN
     session_duration: timedelta = DEFAULT_SESSION_DURATION
     session_duration_overrides: Mapping[str, timedelta] = field(default_factory=dict)
+    #: Environments that spend a new MFA code at every unlock (``fresh_code = true``).
+    fresh_code_environments: frozenset[str] = frozenset()
     profile_prefix: str = DEFAULT_PREFIX
     sts_endpoint_url: str | None = None
     sts_region: str | None = None
@@ -93,6 +104,9 @@ class Settings:
     def session_duration_for(self, environment: str) -> timedelta:
         return self.session_duration_overrides.get(environment, self.session_duration)
 
+    def fresh_code_for(self, environment: str) -> bool:
+        return environment in self.fresh_code_environments
+
     def guards_for(self, environment: str) -> Guards:
         return self.guards.get(environment, NO_GUARDS)
 
@@ -105,6 +119,7 @@ class Settings:
         return f"http://127.0.0.1:{self.port}/v1/credentials/"
 
 
+_ENVIRONMENT_KEYS = {"session_duration", "fresh_code"}
 _TOP_KEYS = {
     "port",
     "rotation_margin",
@@ -134,7 +149,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     if chosen_port is None:
         chosen_port, port_source = _typed(document, "port", int, path, DEFAULT_PORT), f"{path}: port"
     if not 1 <= chosen_port <= 65535:
-        raise ConfigError(f"{port_source}: {chosen_port} is not a port between 1 and 65535")
+        raise ConfigError(f"{port_source}: {shown(chosen_port)} is not a port between 1 and 65535")
 
     margin = (
         parse_duration(document["rotation_margin"], f"{path}: rotation_margin")
@@ -146,6 +161,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
 
     session_duration = _session_duration(document, path, "session_duration", DEFAULT_SESSION_DURATION)
     overrides: dict[str, timedelta] = {}
+    fresh_code: set[str] = set()
     guards: dict[str, Guards] = {}
     environments = document.get("environments", {})
     if not isinstance(environments, dict):
@@ -154,7 +170,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     for name, table in environments.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [environments.{name}] must be a table")
-        known = {"session_duration", *GUARD_KEYS}
+        known = _ENVIRONMENT_KEYS | GUARD_KEYS
         extra = sorted(set(table) - known)
         if extra:
             raise ConfigError(
@@ -168,6 +184,11 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
             overrides[canonical] = _session_duration(
                 table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
             )
+        if "fresh_code" in table:
+            if not isinstance(table["fresh_code"], bool):
+                raise ConfigError(f"{path}: environments.{name}.fresh_code must be true or false")
+            if table["fresh_code"]:
+                fresh_code.add(canonical)
 
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
@@ -188,6 +209,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         rotation_margin=margin,
         session_duration=session_duration,
         session_duration_overrides=overrides,
+        fresh_code_environments=frozenset(fresh_code),
         profile_prefix=prefix,
         sts_endpoint_url=_optional_str(sts, "endpoint_url", path, "sts"),
         sts_region=_optional_str(sts, "region", path, "sts"),
@@ -219,15 +241,15 @@ def _audit(table: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> 
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
+    data = read_user_file(path, MAX_SETTINGS_BYTES)
+    if data is None:
         return {}
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or move it aside") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    except ValueError as exc:  # an integer of thousands of digits, which Python refuses to convert
+        raise ConfigError(f"{path}: not usable TOML ({exc}); fix the file or move it aside") from exc
 
 
 def _env_int(environ: Mapping[str, str], name: str) -> int | None:
@@ -237,7 +259,7 @@ def _env_int(environ: Mapping[str, str], name: str) -> int | None:
     try:
         return int(value)
     except ValueError as exc:
-        raise ConfigError(f"${name}={value!r} is not a number") from exc
+        raise ConfigError(f"${name}={shown(value)} is not a number") from exc
 
 
 def _typed(document: Mapping[str, Any], key: str, kind: type, path: Path, default: Any) -> Any:
@@ -245,7 +267,7 @@ def _typed(document: Mapping[str, Any], key: str, kind: type, path: Path, defaul
         return default
     value = document[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {value!r}")
+        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {shown(value)}")
     return value
 
 
@@ -263,6 +285,8 @@ def _optional_str(table: Mapping[str, Any], key: str, path: Path, prefix: str) -
     value = table.get(key)
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{path}: {prefix}.{key} must be a string")
+    if key == "region" and value is not None and not REGION.fullmatch(value):
+        raise ConfigError(f"{path}: {prefix}.{key} {shown(value)} is not an AWS region (like eu-west-1)")
     return value
 
 
@@ -271,10 +295,14 @@ def _session_duration(
 ) -> timedelta:
     if key not in table:
         return default
-    duration = parse_duration(table[key], f"{path}: {where}")
+    return checked_session_duration(parse_duration(table[key], f"{path}: {where}"), f"{path}: {where}")
+
+
+def checked_session_duration(duration: timedelta, where: str) -> timedelta:
+    """An MFA session's length as GetSessionToken accepts it, or ``ConfigError`` naming ``where``."""
     low, high = SESSION_DURATION_RANGE
     if not low <= duration <= high:
-        raise ConfigError(f"{path}: {where} must be between 15m and 36h")
+        raise ConfigError(f"{where} must be between 15m and 36h")
     return duration
 
 

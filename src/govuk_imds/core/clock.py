@@ -27,7 +27,11 @@ def rfc3339(moment: datetime) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
+    """An aware UTC datetime; ``ValueError`` for anything else, also a time that leaves datetime's range in UTC."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        raise ValueError(f"timestamp without a time zone: {text!r}")
-    return moment.astimezone(UTC)
+        raise ValueError(f"timestamp without a time zone: {text[:40]!r}")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp out of range: {text[:40]!r}") from exc

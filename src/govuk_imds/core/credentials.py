@@ -111,3 +111,5 @@ class RoleCredentials(TemporaryCredentials):
 
     account_id: str = ""
     role_arn: str = ""
+    #: STS's clock when it issued them (its ``Date`` header), from which the daemon learns the clock offset.
+    server_time: datetime | None = field(default=None, compare=False)

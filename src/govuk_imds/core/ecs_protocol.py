@@ -8,19 +8,23 @@ message for a person. Pure: no I/O here.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from .clock import rfc3339
 from .credentials import RoleCredentials
+from .skew import NO_OFFSET, as_local
 
 CONTENT_TYPE = "application/json"
 
 
-def credentials_body(credentials: RoleCredentials) -> bytes:
+def credentials_body(credentials: RoleCredentials, clock_offset: timedelta = NO_OFFSET) -> bytes:
+    """``clock_offset`` (AWS's clock minus the local one) moves ``Expiration`` onto the local clock, on which every
+    SDK judges expiry."""
     document = {
         "AccessKeyId": credentials.access_key_id,
         "SecretAccessKey": credentials.secret_access_key,
         "Token": credentials.session_token,
-        "Expiration": rfc3339(credentials.expiration),
+        "Expiration": rfc3339(as_local(credentials.expiration, clock_offset)),
     }
     if credentials.account_id:
         document["AccountId"] = credentials.account_id

@@ -1,8 +1,9 @@
 """The life of one environment's session, as a pure state machine and a rotation policy.
 
-No I/O, no asyncio, no clock of its own: every function takes ``now``. The service feeds events in and acts on
-what the policy says. An illegal event raises ``InvalidTransition`` and, because sessions are immutable, leaves the
-state exactly as it was.
+No I/O, no asyncio, no clock of its own: every function takes ``now`` (the local clock) and ``offset`` (AWS's
+clock minus the local one, ``core.skew``): expiries STS wrote are judged on AWS's clock, spans on the local one.
+The service feeds events in and acts on what the policy says. An illegal event raises ``InvalidTransition`` and,
+because sessions are immutable, leaves the state exactly as it was.
 
     locked ──Unlocked──▶ unlocking ──RoleAssumed──▶ active ──RenewalStarted──▶ rotating
                              │                        ▲                          │
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .credentials import MfaSession, RoleCredentials
+from .skew import NO_OFFSET, as_local
 
 #: Served credentials always have at least this long left: below it botocore refreshes on every call, and below
 #: ten minutes it refuses freshly fetched credentials as "still expired".
@@ -92,7 +94,8 @@ TRANSITIONS: dict[tuple[State, type[Event]], State] = {
 class Session:
     state: State = State.LOCKED
     mfa_session: MfaSession | None = None
-    #: When the environment locks by itself: the MFA session's end, or sooner if configured.
+    #: The unlock's own end on the local clock (``session_duration`` after it); the session ends then or when the
+    #: MFA session expires, whichever is sooner (``session_end``).
     ends_at: datetime | None = None
     credentials: RoleCredentials | None = None
     #: Why the session is degraded, or why it was last locked.
@@ -136,35 +139,71 @@ class Session:
         return replace(self, state=target)
 
 
-def still_servable(credentials: RoleCredentials, session: Session, now: datetime) -> bool:
+def session_end(session: Session, offset: timedelta = NO_OFFSET) -> datetime | None:
+    """When the environment locks by itself, on the local clock: its unlock's own end (``session_duration`` after
+    the unlock), or the MFA session's expiry if that comes first."""
+    if session.ends_at is None or session.mfa_session is None:
+        return session.ends_at
+    return min(session.ends_at, as_local(session.mfa_session.expiration, offset))
+
+
+def end_reason(session: Session, offset: timedelta = NO_OFFSET) -> str:
+    """Why a session that has ended ended, in words."""
+    mfa = session.mfa_session
+    if mfa is not None and (session.ends_at is None or as_local(mfa.expiration, offset) <= session.ends_at):
+        return "the MFA session ended"
+    return "the session ended (its session_duration ran out)"
+
+
+def servable_until(credentials: RoleCredentials, session: Session, offset: timedelta = NO_OFFSET) -> datetime | None:
+    """The last moment ``credentials`` may be handed out: ``MIN_SERVED_LIFETIME`` before they expire, and never
+    past the session's end."""
+    end = session_end(session, offset)
+    if end is None:
+        return None
+    return min(as_local(credentials.expiration, offset) - MIN_SERVED_LIFETIME, end)
+
+
+def still_servable(
+    credentials: RoleCredentials, session: Session, now: datetime, offset: timedelta = NO_OFFSET
+) -> bool:
     """May ``credentials`` be handed to a client now? Judged on the wall clock at every request, because the cache's
     own TTL stops while a laptop sleeps: the session must not have ended, and the credentials must have at least
-    ``MIN_SERVED_LIFETIME`` left."""
-    if session.state is State.LOCKED or session.ends_at is None or now >= session.ends_at:
+    ``MIN_SERVED_LIFETIME`` left on AWS's clock."""
+    if session.state is State.LOCKED:
         return False
-    return credentials.expiration - now >= MIN_SERVED_LIFETIME
+    end = session_end(session, offset)
+    if end is None or now >= end:
+        return False
+    return as_local(credentials.expiration, offset) - now >= MIN_SERVED_LIFETIME
 
 
-def has_ended(session: Session, now: datetime) -> bool:
-    return session.state is not State.LOCKED and session.ends_at is not None and now >= session.ends_at
+def has_ended(session: Session, now: datetime, offset: timedelta = NO_OFFSET) -> bool:
+    end = session_end(session, offset)
+    return session.state is not State.LOCKED and end is not None and now >= end
 
 
-def renewal_moment(session: Session, now: datetime, margin: timedelta) -> datetime | None:
+def renewal_moment(
+    session: Session, now: datetime, margin: timedelta, offset: timedelta = NO_OFFSET
+) -> datetime | None:
     """When the role should next be re-assumed, or None if there is nothing to renew.
 
-    ``renewal_due`` and ``next_wakeup`` are both derived from this one function, so a wake-up is never wasted and a
-    due renewal is never slept through.
+    The rule: renew ``margin`` before the held credentials expire whenever they would stop being servable (15
+    minutes before they expire) before the session ends, so that every minute of the session is served. Expiries
+    are AWS's, judged with ``offset``. ``renewal_due`` and ``next_wakeup`` both derive from this one function, so a
+    wake-up is never wasted and a due renewal is never slept through.
     """
-    if session.state not in (State.ACTIVE, State.DEGRADED) or session.ends_at is None:
+    end = session_end(session, offset)
+    if session.state not in (State.ACTIVE, State.DEGRADED) or end is None:
         return None  # locked, or a renewal is already running
     credentials = session.credentials
     if credentials is None:
         moment = now
     else:
-        # New credentials are only worth fetching if they would outlast the ones we hold before the session ends.
-        if session.ends_at <= credentials.expiration:
-            return None
-        moment = credentials.expiration - margin
+        expires = as_local(credentials.expiration, offset)
+        if expires - MIN_SERVED_LIFETIME >= end:
+            return None  # these are servable to the session's last moment: new ones would add nothing
+        moment = expires - margin
         if session.renewed_at is not None:
             moment = max(moment, session.renewed_at + MIN_RENEWAL_INTERVAL)
     if session.state is State.DEGRADED and session.retry_at is not None:
@@ -172,18 +211,21 @@ def renewal_moment(session: Session, now: datetime, margin: timedelta) -> dateti
     return moment
 
 
-def renewal_due(session: Session, now: datetime, margin: timedelta) -> bool:
+def renewal_due(session: Session, now: datetime, margin: timedelta, offset: timedelta = NO_OFFSET) -> bool:
     """Should the role be re-assumed now?"""
-    moment = renewal_moment(session, now, margin)
+    moment = renewal_moment(session, now, margin, offset)
     return moment is not None and now >= moment
 
 
-def next_wakeup(session: Session, now: datetime, margin: timedelta) -> datetime | None:
+def next_wakeup(
+    session: Session, now: datetime, margin: timedelta, offset: timedelta = NO_OFFSET
+) -> datetime | None:
     """The next moment at which ``has_ended`` or ``renewal_due`` may turn true: the loop sleeps until then."""
-    if session.state is State.LOCKED or session.ends_at is None:
+    end = session_end(session, offset)
+    if session.state is State.LOCKED or end is None:
         return None
-    renewal = renewal_moment(session, now, margin)
-    return session.ends_at if renewal is None else min(session.ends_at, renewal)
+    renewal = renewal_moment(session, now, margin, offset)
+    return end if renewal is None else min(end, renewal)
 
 
 def retry_delay(failures: int, jitter: float) -> timedelta:
@@ -193,9 +235,6 @@ def retry_delay(failures: int, jitter: float) -> timedelta:
     return ceiling * (0.5 + jitter / 2)
 
 
-def ending_soon(session: Session, now: datetime) -> bool:
-    return (
-        session.state is not State.LOCKED
-        and session.ends_at is not None
-        and session.ends_at - now < SESSION_ENDING_WARNING
-    )
+def ending_soon(session: Session, now: datetime, offset: timedelta = NO_OFFSET) -> bool:
+    end = session_end(session, offset)
+    return session.state is not State.LOCKED and end is not None and end - now < SESSION_ENDING_WARNING

@@ -32,7 +32,12 @@ SHADOWING_VARIABLES = (
 
 
 def endpoint_variables(
-    endpoint_url: str, token_file: str, region: str | None, environment: str, token: str | None = None
+    endpoint_url: str,
+    token_file: str,
+    region: str | None,
+    environment: str,
+    token: str | None = None,
+    state_file: str | None = None,
 ) -> dict[str, str]:
     """The variables to set; ``token`` is the token file's content, when there is one to read."""
     variables = {
@@ -42,6 +47,9 @@ def endpoint_variables(
     }
     if token:
         variables[TOKEN_VARIABLE] = token
+    if state_file:
+        # Where a prompt segment reads "unlocked <end>" or "locked" with the shell's builtins (docs/shell.md).
+        variables["GOVUK_IMDS_STATE_FILE"] = state_file
     if region:
         variables["AWS_REGION"] = region
         variables["AWS_DEFAULT_REGION"] = region

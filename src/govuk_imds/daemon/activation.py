@@ -1,9 +1,15 @@
-"""Socket activation: take over the listening socket systemd (``govuk-imds.socket``) bound for us.
+"""Socket activation: take over the listening socket the service manager bound for us, and say which socket it is.
 
-The protocol is sd_listen_fds(3), spoken directly so there is no libsystemd dependency: the service manager passes
-listening sockets from file descriptor 3 on, says how many in ``LISTEN_FDS`` and for which process in
-``LISTEN_PID``. The variables are removed from the environment whatever happens, so nothing the daemon starts
-inherits them.
+systemd (``govuk-imds.socket``): the protocol is sd_listen_fds(3), spoken directly so there is no libsystemd
+dependency: the service manager passes listening sockets from file descriptor 3 on, says how many in ``LISTEN_FDS``
+and for which process in ``LISTEN_PID``. The variables are removed from the environment whatever happens, so nothing
+the daemon starts inherits them.
+
+launchd (the plist's ``Sockets`` key, named ``Listener``): ``launch_activate_socket(3)`` from libSystem, via ctypes.
+
+A manager holds the port while the daemon is down, so nobody else can listen there in the meantime; ``identity``
+names the socket (boot, device, inode), so the next daemon can tell whether it inherits the very socket its
+predecessor served on, i.e. whether the port was held without a gap (the token files trust that, see ``tokens``).
 
 An inherited socket is used only if it is exactly what the daemon would have bound itself: one TCP socket, listening,
 on 127.0.0.1, without ``SO_REUSEPORT``. Anything else (0.0.0.0, another address, IPv6, UDP, a second socket, the
@@ -13,9 +19,14 @@ from another machine (security.md §2). This module must never bind, open or acc
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
+import sys
 from collections.abc import MutableMapping
+from typing import Any
 
+from ..config.locations import LAUNCHD_SOCKET_NAME
 from ..errors import InheritedSocketRefused
 
 #: The first passed descriptor (SD_LISTEN_FDS_START).
@@ -58,6 +69,33 @@ def inherited_listener(
         raise InheritedSocketRefused(
             f"descriptor {LISTEN_FDS_START} passed by the service manager is not a socket ({exc.strerror}); {_FIX}"
         ) from exc
+    return _checked(listener, expected_port)
+
+
+def launchd_listener(*, expected_port: int | None = None, library: Any = None) -> socket.socket | None:
+    """The socket launchd holds for the LaunchAgent (its ``Sockets`` key), or ``None`` when not run by launchd with
+    one. Checked like a systemd socket. ``library`` is libSystem (a stand-in in tests)."""
+    if library is None:
+        if sys.platform != "darwin":
+            return None
+        import ctypes
+
+        library = ctypes.CDLL(None, use_errno=True)
+    descriptors = _launch_activate_socket(library, LAUNCHD_SOCKET_NAME)
+    if descriptors is None:
+        return None
+    if len(descriptors) != 1:
+        for descriptor in descriptors:
+            os.close(descriptor)
+        raise InheritedSocketRefused(
+            f"launchd passed {len(descriptors)} sockets named {LAUNCHD_SOCKET_NAME}; govuk-imds takes exactly one: "
+            "run `govuk-imds service install` again"
+        )
+    return _checked(socket.socket(fileno=descriptors[0]), expected_port)
+
+
+def _checked(listener: socket.socket, expected_port: int | None) -> socket.socket:
+    """The inherited listener, once it is exactly what the daemon would have bound; closed and refused otherwise."""
     try:
         _check(listener, expected_port)
     except BaseException:
@@ -66,6 +104,54 @@ def inherited_listener(
     listener.set_inheritable(False)
     listener.setblocking(False)
     return listener
+
+
+def _launch_activate_socket(library: Any, name: str) -> list[int] | None:
+    import ctypes
+
+    descriptors = ctypes.POINTER(ctypes.c_int)()
+    count = ctypes.c_size_t(0)
+    status = library.launch_activate_socket(name.encode(), ctypes.byref(descriptors), ctypes.byref(count))
+    if status in (errno.ESRCH, errno.ENOENT):  # not run by launchd, or the plist has no such socket
+        return None
+    if status != 0:
+        raise InheritedSocketRefused(
+            f"launchd could not pass the {name} socket ({os.strerror(status)}); run `govuk-imds service install` again"
+        )
+    try:
+        return [int(descriptors[index]) for index in range(count.value)]
+    finally:
+        library.free(descriptors)
+
+
+def identity(listener: socket.socket) -> str | None:
+    """Which socket this is, unique for as long as the machine runs: the boot, the socket's device and inode.
+    ``None`` where the boot cannot be named (a socket number could then repeat after a reboot)."""
+    boot = boot_id()
+    if boot is None:
+        return None
+    info = os.fstat(listener.fileno())
+    return f"{boot}/{info.st_dev}/{info.st_ino}"
+
+
+def boot_id() -> str | None:
+    """This boot of the machine: Linux's random boot id, macOS's boot session UUID."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+                return handle.read().strip() or None
+        except OSError:
+            return None
+    if sys.platform == "darwin":
+        import ctypes
+
+        library = ctypes.CDLL(None, use_errno=True)
+        size = ctypes.c_size_t(64)
+        buffer = ctypes.create_string_buffer(size.value)
+        if library.sysctlbyname(b"kern.bootsessionuuid", buffer, ctypes.byref(size), None, 0) != 0:
+            return None
+        return buffer.value.decode("ascii", "replace") or None
+    return None
 
 
 def _check(listener: socket.socket, expected_port: int | None) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..core.clock import Clock, rfc3339
 from ..core.credentials import RoleCredentials, TemporaryCredentials
 from ..core.environment import EnvironmentSpec
+from ..core.skew import NO_OFFSET, as_local
 from ..core.timefmt import local_time, span
 from ..errors import SessionEndsTooSoon
 from .service import Service
@@ -44,8 +45,8 @@ async def console_credentials(
     # Asked before AssumeRole, so a sign-in that would be refused costs no STS call...
     _refuse_past(name, clock.now() + CONSOLE_SESSION, ends_at, session_duration)
     credentials = await issuer.assume_role_for_console(mfa_session, spec)
-    # ...and again with what STS actually gave.
-    _refuse_past(name, credentials.expiration, ends_at, session_duration)
+    # ...and again with what STS actually gave (an expiry on AWS's clock; ends_at is on the local one).
+    _refuse_past(name, as_local(credentials.expiration, service.clock_offset or NO_OFFSET), ends_at, session_duration)
     log.info("%s: role credentials for a console sign-in, valid until %s", name, rfc3339(credentials.expiration))
     return {
         "credentials": credentials.to_wire(),

@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
-import struct
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,23 +22,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def peer_uid(connection: socket.socket) -> int | None:
-    """The uid of the process at the other end of a Unix socket, from the kernel; None if it cannot be known."""
-    if sys.platform.startswith("linux"):
-        pid_uid_gid = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", pid_uid_gid)[1])
-    if sys.platform == "darwin":
-        sol_local, local_peercred = 0, 1
-        xucred = connection.getsockopt(sol_local, local_peercred, struct.calcsize("Ii") + 2 + 16 * 4)
-        return int(struct.unpack_from("Ii", xucred)[1])
-    return None
-
-
 async def start_control_server(path: Path, handler: Handler) -> asyncio.AbstractServer:
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             raw_socket = writer.get_extra_info("socket")
-            if raw_socket is None or peer_uid(raw_socket) != os.getuid():
+            if raw_socket is None or control.peer_uid(raw_socket) != os.getuid():
                 log.warning("refused a control connection from another user")
                 return
             try:
@@ -63,6 +48,7 @@ async def start_control_server(path: Path, handler: Handler) -> asyncio.Abstract
         finally:
             writer.close()
 
+    control.check_socket_path(path)
     path.unlink(missing_ok=True)
     previous = os.umask(0o177)
     try:

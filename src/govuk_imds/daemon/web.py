@@ -1,19 +1,16 @@
 """The credential endpoint: one aiohttp route, ``GET /v1/credentials/{environment}``, on 127.0.0.1 only.
 
 Every request is checked before anything else, against the raw bytes the client sent: exactly one ``Host`` naming
-our bound address (``host_names_us``), an origin-form target, and none of the headers that only browsers and proxies
-send. Then the
-environment's token is compared in constant time. Answers follow ``ecs_protocol``: 200 with the credentials, or a
-JSON ``{"code", "message"}`` error that tells a person what to type next. Refused requests are counted and logged
-as one summary line per minute, so a flood cannot fill the log.
+our bound address (``host_names_us``), an origin-form target, and none of the header families that only browsers
+and proxies send. Then the environment's token is compared in constant time. Answers follow ``ecs_protocol``: 200
+with the credentials, or a JSON ``{"code", "message"}`` error that tells a person what to type next. Refused
+requests are counted and logged as one summary line per minute (``refusals``), so a flood cannot fill the log.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
-from collections import Counter
 
 from aiohttp import web
 
@@ -21,28 +18,19 @@ from ..core import ecs_protocol
 from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import CredentialsUnavailable, EnvironmentLocked, UnknownEnvironment
 from .guardrails import Guardrails
+from .refusals import Refusals
 from .service import Service
 from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
 ROUTE = re.compile(r"/v1/credentials/(" + ENVIRONMENT_NAME.pattern + ")")
-# Sent by browsers and proxies, never by an AWS SDK: their presence means the request is not from a local tool.
-BROWSER_HEADERS = frozenset(
-    {
-        b"origin",
-        b"referer",
-        b"sec-fetch-site",
-        b"sec-fetch-mode",
-        b"sec-fetch-dest",
-        b"sec-fetch-user",
-        b"forwarded",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"via",
-    }
-)
-REFUSAL_LOG_INTERVAL = 60.0
+# Header families sent by browsers and proxies, never by an AWS SDK: their presence means the request is not from a
+# local tool. Families, not members, so that a header added to a family tomorrow is refused too: every ``Sec-``
+# header is one only a browser may set (Sec-Fetch-*, Sec-CH-*, Sec-Purpose, ...), every ``X-Forwarded-*`` one comes
+# from a proxy (For, Host, Proto, Port, Server, Prefix, ...).
+BROWSER_AND_PROXY_PREFIXES = (b"sec-", b"x-forwarded")
+BROWSER_AND_PROXY_HEADERS = frozenset({b"origin", b"referer", b"forwarded", b"via"})
 #: How much of a refused client's User-Agent `status` shows.
 USER_AGENT_KEPT = 120
 
@@ -73,25 +61,9 @@ def client_name(user_agent: str | None) -> str | None:
     return printable[:USER_AGENT_KEPT]
 
 
-class _Refusals:
-    """Counts refused requests and logs one summary line per interval instead of one line per request."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-        self._last_logged = time.monotonic()
-
-    def add(self, code: str) -> None:
-        self._counts[code] += 1
-        now = time.monotonic()
-        if now - self._last_logged >= REFUSAL_LOG_INTERVAL:
-            self.flush(now)
-
-    def flush(self, now: float | None = None) -> None:
-        if self._counts:
-            summary = ", ".join(f"{code} {count}" for code, count in sorted(self._counts.items()))
-            log.warning("refused %d requests in the last interval: %s", sum(self._counts.values()), summary)
-            self._counts.clear()
-        self._last_logged = time.monotonic() if now is None else now
+def from_browser_or_proxy(lowered_name: bytes) -> bool:
+    """A header (its name in lower case) that only browsers and proxies send."""
+    return lowered_name in BROWSER_AND_PROXY_HEADERS or lowered_name.startswith(BROWSER_AND_PROXY_PREFIXES)
 
 
 def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
@@ -101,10 +73,22 @@ def _json(status: int, body: bytes, extra: dict[str, str] | None = None) -> web.
     return web.Response(status=status, body=body, headers=headers)
 
 
-def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: str,
-               guardrails: Guardrails | None = None) -> web.Application:
+def create_app(
+    service: Service,
+    tokens: TokenStore,
+    port: int,
+    profile_prefix: str,
+    *,
+    refusals: Refusals | None = None,
+    in_flight: set[object] | None = None,
+    guardrails: Guardrails | None = None,
+) -> web.Application:
+    """The endpoint. ``refusals`` is shared with the acceptor; ``in_flight`` holds the connections whose request is
+    being answered, which the acceptor never sheds; ``guardrails`` finds who calls, applies ``deny_callers`` and
+    records each answer to a caller holding the token."""
     our_host = f"127.0.0.1:{port}".encode()
-    refusals = _Refusals()
+    refusals = refusals if refusals is not None else Refusals()
+    answering = in_flight if in_flight is not None else set()
 
     def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
         refusals.add(code)
@@ -115,11 +99,15 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
     async def handle(request: web.Request) -> web.StreamResponse:
         """The safety net, inline rather than as a middleware (a middleware costs ~5 µs on every request):
         whatever goes wrong, the answer is JSON and says nothing about the insides."""
+        connection = request.protocol
+        answering.add(connection)
         try:
             return await answer(request)
         except Exception:
             log.exception("unexpected error while answering a request")
             return _json(500, ecs_protocol.error_body("InternalError", "internal error; see the daemon's log"))
+        finally:
+            answering.discard(connection)
 
     async def answer(request: web.Request) -> web.StreamResponse:
         if not request.raw_path.startswith("/"):
@@ -132,7 +120,7 @@ def create_app(service: Service, tokens: TokenStore, port: int, profile_prefix: 
                 hosts.append(value)
             elif lowered == b"authorization":
                 authorizations.append(value)
-            elif lowered in BROWSER_HEADERS:
+            elif from_browser_or_proxy(lowered):
                 return refuse(403, "Forbidden", "requests from browsers and proxies are refused")
         wrong_host = host_names_us(hosts, our_host)
         if wrong_host is not None:

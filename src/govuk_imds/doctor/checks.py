@@ -26,15 +26,12 @@ from ..core.clock import parse_rfc3339
 from ..core.session import MIN_SERVED_LIFETIME
 from ..core.shapes import TOKEN
 from ..core.shellenv import SHADOWING_VARIABLES, TOKEN_VARIABLE
+from ..core.skew import describe, worth_telling
 from ..core.timefmt import local_time, span
 from ..endpoint_client import EndpointAnswer
 from ..errors import ConfigError, GovukImdsError, UnknownEnvironment
 from .findings import Finding, ok, problem, split_hint, warning
 from .probes import ClockReading, DaemonProbe
-
-#: More skew than this between the local clock and STS is a problem: SDKs judge expiry on the local clock, and
-#: AWS refuses signatures more than five minutes off.
-CLOCK_TOLERANCE = timedelta(minutes=1)
 
 #: Variables that make every SDK take credentials from somewhere else before it asks our endpoint.
 SHADOWING_REASONS = {
@@ -173,11 +170,12 @@ def check_token_variable(environ: Mapping[str, str], name: str, token_file: str)
 # -- the AWS files --------------------------------------------------------------------------------------------------
 
 
-def check_credentials_file(path: Path) -> list[Finding]:
-    """Plaintext key pairs: in ``[default]`` they shadow the endpoint (a problem), elsewhere they should be imported."""
+def check_credentials_file(path: Path, *, only_default: bool = False) -> list[Finding]:
+    """Plaintext key pairs: in ``[default]`` they shadow the endpoint (a problem), elsewhere they should be imported.
+    ``only_default``: just the first kind (what `env` warns about; a huge file is then not parsed whole)."""
     check = "credentials-file"
     try:
-        sections = read_ini(path)
+        sections = read_ini(path, only={"default"} if only_default else None)
     except ConfigError as exc:
         return [problem(check, f"{exc}; every AWS tool fails on it", f"edit {path}")]
     if sections is None:
@@ -214,7 +212,7 @@ def check_default_profile(path: Path) -> list[Finding]:
     """A ``[default]`` profile in ~/.aws/config that yields credentials shadows the endpoint like one in credentials."""
     check = "default-profile"
     try:
-        sections = read_ini(path)
+        sections = read_ini(path, only={"default", "profile default"})
     except ConfigError:
         return []  # a broken config file is the profiles check's to report
     if sections is None:
@@ -426,8 +424,9 @@ def check_endpoint(name: str, answer: EndpointAnswer | str, now: datetime) -> li
                     "govuk-imds status", name)]
 
 
-def check_clock(reading: ClockReading, *, tolerance: timedelta = CLOCK_TOLERANCE,
-                platform: str = sys.platform) -> list[Finding]:
+def check_clock(reading: ClockReading, *, platform: str = sys.platform) -> list[Finding]:
+    """The local clock against STS's ``Date``: off by a minute or more (``core.skew``) is a problem, because SDKs
+    judge expiry on the local clock and AWS refuses signatures more than five minutes off."""
     check = "clock"
     if reading.remote is None:
         return [
@@ -438,17 +437,37 @@ def check_clock(reading: ClockReading, *, tolerance: timedelta = CLOCK_TOLERANCE
                 f"curl -sI {reading.url}",
             )
         ]
-    # The Date header has whole seconds, so it lags the true time by up to one second.
-    skew = reading.local - (reading.remote + timedelta(seconds=0.5))
-    if abs(skew) > tolerance:
-        direction = "ahead of" if skew > timedelta(0) else "behind"
-        fix = "sudo sntp -sS time.apple.com" if platform == "darwin" else "sudo timedatectl set-ntp true"
+    offset = reading.remote - reading.local
+    if worth_telling(offset):
         return [
             problem(
                 check,
-                f"the local clock is {span(abs(skew))} {direction} STS ({reading.url}): credentials look "
+                f"the local clock is {describe(offset).removesuffix(' AWS')} STS ({reading.url}): credentials look "
                 "expired too early or too late, and AWS refuses requests signed more than 5 min off",
-                fix,
+                _clock_fix(platform),
             )
         ]
-    return [ok(check, f"the local clock agrees with STS within {span(abs(skew))}")]
+    return [ok(check, f"the local clock agrees with STS within {span(abs(offset))}")]
+
+
+def check_daemon_clock(status: Mapping[str, Any], *, platform: str = sys.platform) -> list[Finding]:
+    """What the daemon measured from its own STS answers (status ``clock_offset_seconds``)."""
+    check = "daemon-clock"
+    seconds = status.get("clock_offset_seconds")
+    if not isinstance(seconds, int | float):
+        return []  # no STS answer yet since the daemon started
+    offset = timedelta(seconds=seconds)
+    if worth_telling(offset):
+        return [
+            warning(
+                check,
+                f"the daemon measured this machine's clock {describe(offset)} from STS's answers: it judges "
+                "lifetimes on AWS's clock and serves expiries on yours, but set the clock right",
+                _clock_fix(platform),
+            )
+        ]
+    return [ok(check, f"the daemon's STS answers agree with the local clock within {span(abs(offset))}")]
+
+
+def _clock_fix(platform: str) -> str:
+    return "sudo sntp -sS time.apple.com" if platform == "darwin" else "sudo timedatectl set-ntp true"

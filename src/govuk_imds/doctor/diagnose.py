@@ -15,6 +15,7 @@ from .checks import (
     check_clock,
     check_credentials_file,
     check_daemon,
+    check_daemon_clock,
     check_default_profile,
     check_endpoint,
     check_profiles,
@@ -42,7 +43,7 @@ def diagnose(
     environments: Environments | None = None
     broken_config: ConfigError | None = None
     try:
-        environments = load_environments(settings)
+        environments = load_environments(settings, whole_file=True)
     except ConfigError as exc:
         broken_config = exc
     focus = environments.canonical(wanted) if environments is not None and wanted else wanted
@@ -75,10 +76,14 @@ def diagnose(
     findings += token_findings
     if probe.running:
         findings += check_sessions(rows, names, named=focus is not None)
+        findings += check_daemon_clock(probe.status or {})
         broken_tokens = {finding.subject for finding in token_findings if finding.status is not Status.OK}
         for name in unlocked:
             if name not in broken_tokens:
-                answer = fetch_credentials(settings.port, name, settings.runtime.token_file(name))
+                runtime = settings.runtime
+                answer = fetch_credentials(
+                    settings.port, name, runtime.token_file(name), control_socket=runtime.control_socket
+                )
                 findings += check_endpoint(name, answer, clock.now())
 
     findings += _guarded("clock", lambda: check_clock(read_sts_date(sts_url(settings, region), clock)))

@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ from .. import control
 from ..config.files import read_private
 from ..config.paths import RuntimePaths
 from ..core.clock import Clock
+from ..core.skew import server_time
 from ..endpoint_client import EndpointAnswer, fetch
 from ..errors import DaemonNotRunning, GovukImdsError
 
 STS_TIMEOUT_SECONDS = 3.0
-DAEMON_TIMEOUT_SECONDS = 2.0
+#: A daemon busy with a reload or a loaded machine can take a moment: 5 s, like the other commands allow.
+DAEMON_TIMEOUT_SECONDS = 5.0
 #: What the endpoint check keeps of an answer: never the credentials themselves.
 KEPT = ("Expiration", "code", "message")
 
@@ -73,15 +75,20 @@ def _pid_from_state(path: Path) -> int | None:
         return None
 
 
-def fetch_credentials(port: int, name: str, token_file: Path, *, timeout: float = 5.0) -> EndpointAnswer | str:
+def fetch_credentials(
+    port: int, name: str, token_file: Path, *, control_socket: Path, timeout: float = 5.0
+) -> EndpointAnswer | str:
     """Ask our endpoint exactly as an SDK does, with the token file's token; what went wrong when there is no
-    answer. The check keeps only the status, the expiry and an error message, never the credentials."""
+    answer (also a port held by someone else: the token is then not sent). The check keeps only the status, the
+    expiry and an error message, never the credentials."""
     try:
         token = read_private(token_file).decode("ascii")
     except (OSError, GovukImdsError, UnicodeDecodeError) as exc:
         return f"cannot read {token_file}: {exc}"
     try:
-        answer = fetch(port, name, token, timeout=timeout)
+        answer = fetch(port, name, token, control_socket=str(control_socket), timeout=timeout)
+    except GovukImdsError as exc:
+        return str(exc)
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     kept: dict[str, Any] = {key: answer.document[key] for key in KEPT if key in answer.document}
@@ -101,7 +108,6 @@ class ClockReading:
 def read_sts_date(url: str, clock: Clock, *, timeout: float = STS_TIMEOUT_SECONDS) -> ClockReading:
     """One GET on the STS endpoint: any answer (even an error) carries the server's ``Date``."""
     import http.client
-    from email.utils import parsedate_to_datetime
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -124,10 +130,7 @@ def read_sts_date(url: str, clock: Clock, *, timeout: float = STS_TIMEOUT_SECOND
     local = before + (after - before) / 2
     if not header:
         return ClockReading(url, local, None, "the answer had no Date header")
-    try:
-        remote = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+    remote = server_time(header)
+    if remote is None:
         return ClockReading(url, local, None, f"the Date header {header!r} is not a date")
-    if remote.tzinfo is None:
-        remote = remote.replace(tzinfo=UTC)
     return ClockReading(url, local, remote)

@@ -8,15 +8,13 @@ finds them, and the result is parsed again to prove that nothing else changed.
 from __future__ import annotations
 
 import configparser
-import contextlib
-import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.aws_config import parse_ini
+from ..config.user_files import replace_user_file
 from ..core.credentials import LongTermKey
 from ..errors import ConfigError, KeyOperationError
 from ..keystore.store import SecretStore
@@ -65,7 +63,7 @@ def import_from_credentials_file(
     if not confirm(f"The keyring holds {key!r} for {profile!r} and AWS accepts it. Remove {what} from {path}?"):
         return ImportResult(profile, key, identity.arn, file_changed=False, section_removed=False)
     try:
-        _replace_file(path, original, plan.content)
+        replace_user_file(path, original, plan.content)
     except OSError as exc:
         raise KeyOperationError(
             f"the key {key!r} is in the keyring, but {path} could not be rewritten ({exc.strerror or exc}); "
@@ -175,31 +173,3 @@ def _classify(lines: Sequence[str]) -> list[tuple[str, str | None]]:
         option = match.group("option").rstrip().lower() if match else None
         kinds.append(("option", option))
     return kinds
-
-
-def _replace_file(path: Path, expected: bytes, content: bytes) -> None:
-    """Write ``content`` over ``path`` (its target, if a symlink) atomically, keeping its mode and owner."""
-    target = Path(os.path.realpath(path))
-    info = target.stat()
-    if target.read_bytes() != expected:
-        raise OSError(0, "it changed while the key was being imported; run the command again")
-    temporary = target.with_name(f".{target.name}.govuk-imds-{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
-            with contextlib.suppress(PermissionError):
-                os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -55,12 +55,15 @@ def rotate_key(
 ) -> RotationResult:
     """MFA session → CreateAccessKey → store the new key → prove it works → delete the old key.
 
-    ``read_code`` is called once, after the stored key is found and before any AWS call.
+    ``read_code`` is called once, after a stored key is known to exist and before any AWS call; the key itself is
+    read only after the code, so it is not in memory while the person types (hardening.py).
     """
+    if not store.holds(profile):
+        raise NoKeyStored(profile)
+    code = read_code()
     old = store.get(profile)
     if old is None:
         raise NoKeyStored(profile)
-    code = read_code()
     identity = admin.caller_identity(old)  # the old key works, and whose it is
     if identity.user_name is None:
         raise KeyOperationError(

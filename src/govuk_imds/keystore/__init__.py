@@ -1,5 +1,6 @@
-"""Long-term key pairs in the OS keyring, and nowhere else.
+"""Secrets in the OS keyring, and nowhere else: long-term key pairs, and the MFA sessions the daemon keeps.
 
-``store`` holds the ``SecretStore`` contract and the keyring-backed store, ``backends`` chooses the backend from
-an allowlist, ``timeouts`` keeps every keyring call from hanging. May import ``core``, ``config`` and ``errors``.
+``selection`` chooses the backend from an allowlist, ``timeouts`` keeps every keyring call from hanging. ``store``
+and ``backends`` hold long-term keys (the CLI only); ``sessions`` holds the daemon's MFA sessions, under another
+service name, and is the one module here the daemon uses. May import ``core``, ``config`` and ``errors``.
 """

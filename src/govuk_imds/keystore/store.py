@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ..core.credentials import LongTermKey
 from ..errors import InvalidInput, KeyringUnavailable
+from .selection import dotted_name
 from .timeouts import with_timeout
 
 SERVICE_NAME = "govuk-imds"
@@ -31,6 +32,11 @@ class SecretStore(Protocol):
     """Where source profiles' long-term keys live. Every implementation passes tests/keystore/test_store_contract.py."""
 
     def get(self, source_profile: str) -> LongTermKey | None: ...
+    def holds(self, source_profile: str) -> bool:
+        """Whether a key is stored, without reading the secret where the backend allows: the CLI asks this before
+        the MFA prompt and reads the key itself only once it needs it."""
+        ...
+
     def put(self, source_profile: str, key: LongTermKey) -> None: ...
     def delete(self, source_profile: str) -> bool: ...
     def list_profiles(self) -> list[str]: ...
@@ -46,6 +52,9 @@ class MemoryStore:
 
     def get(self, source_profile: str) -> LongTermKey | None:
         return self._keys.get(source_profile)
+
+    def holds(self, source_profile: str) -> bool:
+        return source_profile in self._keys
 
     def put(self, source_profile: str, key: LongTermKey) -> None:
         self._keys[source_profile] = key
@@ -77,6 +86,13 @@ class KeyringStore:
             raise KeyringUnavailable(
                 f"the keyring entry for {source_profile!r} is damaged; run `govuk-imds add {source_profile}` again"
             ) from exc
+
+    def holds(self, source_profile: str) -> bool:
+        """The Secret Service finds entries by their attributes without handing over a secret; elsewhere our index
+        says, and only an entry missing from the index (written by an older version) costs a read."""
+        if self._search({"username": source_profile}) or source_profile in self._read_index():
+            return True
+        return self.get(source_profile) is not None
 
     def put(self, source_profile: str, key: LongTermKey) -> None:
         document = json.dumps({"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key})
@@ -126,8 +142,9 @@ class KeyringStore:
         document = json.dumps(sorted(set(names)))
         with_timeout(lambda: self._backend.set_password(INDEX_SERVICE_NAME, INDEX_ENTRY, document))
 
-    def _search(self) -> list[str]:
-        """Entries found by their ``service`` attribute, also those written by other tools (Secret Service only)."""
+    def _search(self, attributes: dict[str, str] | None = None) -> list[str]:
+        """Entries found by their ``service`` attribute (and ``attributes``), also those written by other tools
+        (Secret Service only); no secret is read."""
         preferred_collection = getattr(self._backend, "get_preferred_collection", None)
         if preferred_collection is None:
             return []
@@ -135,12 +152,8 @@ class KeyringStore:
         def search() -> list[str]:
             collection = preferred_collection()
             with closing(collection.connection):
-                items = collection.search_items({"service": SERVICE_NAME})
+                items = collection.search_items({"service": SERVICE_NAME, **(attributes or {})})
                 found = [item.get_attributes().get("username") for item in items]
             return [name for name in found if isinstance(name, str)]
 
         return with_timeout(search)
-
-
-def dotted_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
