@@ -13,7 +13,7 @@ from . import report
 from .stack import ROOT
 from .suite import Plan, log, run_all
 
-SECTIONS = ("endpoint", "floods", "user", "cli", "footprint", "sts")
+SECTIONS = ("endpoint", "floods", "user", "cli", "footprint", "sts", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:

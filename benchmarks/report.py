@@ -197,6 +197,7 @@ def markdown(results: dict[str, Any], command: str, chart_name: str, profile_nam
     _footprint(results, add)
     _sts(results, add)
     _floods(results, add)
+    _auditing(results, add)
     add("## Method notes")
     add("")
     add("- **wrk** (one thread, pinned to CPU 0) drives every server on 127.0.0.1 with the real token in "
@@ -516,6 +517,51 @@ def _floods(results: dict[str, Any], add: Any) -> None:
         add(f"| {name} | {_n(row['valid_rps'])} | {_ms(row['valid_p50_ms'])} | {_ms(row['valid_p99_ms'])} | "
             f"{row['p99_vs_alone_paired_median']:.1f} | {_n(row.get('bad_rps', float('nan')))} |")
     add("")
+
+
+def _auditing(results: dict[str, Any], add: Any) -> None:
+    auditing = results.get("auditing")
+    if not auditing:
+        return
+    add("## 7. Auditing: what finding the caller and recording it cost")
+    add("")
+    add("Three daemons side by side, alternating: auditing off (`[audit] enabled = false`), on (the default: the "
+        "caller looked up once per connection, one record per answer), and on with `deny_callers` for the "
+        "environment (the answer always waits for the lookup). wrk is one long-lived process, so with a new "
+        "connection per request each request pays the lookup of a caller seen before; with keep-alive only the "
+        "first request of a connection does, and every request pays its record.")
+    add("")
+    add("| load | daemon | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ off (paired) | CPU µs/req over off |")
+    add("|---|---|---:|---:|---:|---:|---:|---:|")
+    for key, label in auditing["loads"].items():
+        row = auditing["summary"][key]
+        off_cpu = row["audit off"].get("cpu_us_per_request")
+        for name in ("audit off", "audit on", "audit on, deny_callers"):
+            entry = row[name]
+            versus = {"audit on": row.get("audit on/audit off"), "audit on, deny_callers": row.get("deny/off")}
+            paired = _paired(versus[name]) if versus.get(name) else "–"
+            cpu = entry.get("cpu_us_per_request")
+            extra = f"{cpu - off_cpu:+.1f}" if cpu is not None and off_cpu is not None and name != "audit off" else "–"
+            add(f"| {label} | {name} | {_n(entry['rps'])} | {_ms(entry['p50_ms'])} | {_ms(entry['p99_ms'])} | "
+                f"{_n(cpu or float('nan'), 1)} | {paired} | {extra} |")
+    add("")
+    lookup = auditing["lookup"]
+    add(f"The lookup's own steps, timed in the benchmark process with the daemon's code against real client "
+        f"processes ({lookup['us']['socket table (netlink)']['n']} clients, {lookup['processes_on_machine']} "
+        f"processes on the machine, chains of {lookup['chain_length']:.0f} processes):")
+    add("")
+    add("| step | where it runs | median µs | p90 µs | max µs |")
+    add("|---|---|---:|---:|---:|")
+    where = {"socket table (netlink)": "event loop"}
+    for name, row in lookup["us"].items():
+        add(f"| {name} | {where.get(name, 'worker thread')} | {_n(row['median'])} | {_n(row['p90'])} | "
+            f"{_n(row['max'])} |")
+    add("")
+    sizes = [f"{name}: {row['bytes_per_record']:,.0f} bytes per record" for name, row in auditing["audit_bytes"].items()
+             if row["records"]]
+    if sizes:
+        add(f"Records written during the run: {'; '.join(sizes)}.")
+        add("")
 
 
 def chart(results: dict[str, Any], output: Path) -> None:

@@ -599,6 +599,106 @@ def floods(plan: Plan, daemon: Daemon) -> dict[str, Any]:
     return {"valid_client": valid_load.label, "runs": runs, "flood_runs": flood_runs, "summary": summary_}
 
 
+# -- 7. auditing ---------------------------------------------------------------------------------------------------
+
+#: The daemon with auditing off (the baseline), on (the default), and on with deny_callers for the environment.
+AUDIT_VARIANTS = {
+    "audit off": "[audit]\nenabled = false\n",
+    "audit on": "",
+    "audit on, deny_callers": f"[environments.{ENVIRONMENT}]\n"
+                              'deny_callers = ["npm", "npx", "yarn", "pnpm", "pip", "uv", "poetry", "gem", "bundle", '
+                              '"cargo", "go"]\n',
+}
+AUDIT_LOADS = (wrk.Load(1), wrk.Load(64), wrk.Load(16, keepalive=False))
+
+
+def auditing(plan: Plan, moto: stack.MotoServer, proxy: StsProxy) -> dict[str, Any]:
+    """What finding the caller and writing the audit record cost: the same endpoint with auditing off, on, and on
+    with deny_callers (which always waits for the lookup), side by side. With a new connection per request every
+    request pays the lookup (wrk is then a caller seen before: the cheap path); with keep-alive only the record."""
+    with contextlib.ExitStack() as stack_:
+        daemons: dict[str, Daemon] = {}
+        for name, settings in AUDIT_VARIANTS.items():
+            daemon = stack_.enter_context(stack.bench_world(moto, proxy, settings=settings))
+            daemon.start()
+            daemon.unlock(ENVIRONMENT)
+            daemons[name] = daemon
+        results: dict[str, dict[str, list[dict[str, Any]]]] = {
+            load.key: {name: [] for name in daemons} for load in AUDIT_LOADS}
+        for round_index in range(plan.rounds):
+            for load in AUDIT_LOADS:
+                for name in rotations(list(daemons), round_index):
+                    daemon = daemons[name]
+                    result = wrk.run(daemon.url(ENVIRONMENT), load, plan.wrk_seconds,
+                                     {"Authorization": daemon.token(ENVIRONMENT)}, daemon.pid)
+                    results[load.key][name].append(result.as_dict())
+                    log(f"auditing round {round_index + 1}/{plan.rounds} {load.label:32} {name:24} "
+                        f"{result.rps:9.0f} req/s  p99 {result.p99_us / 1000:6.2f} ms  "
+                        f"CPU {result.cpu_us_per_request or 0:5.1f} us/req  non-2xx {result.status_errors}")
+        files = {name: _audit_bytes(daemon) for name, daemon in daemons.items()}
+    return {
+        "loads": {load.key: load.label for load in AUDIT_LOADS},
+        "runs": results,
+        "summary": {load.key: _compare(results[load.key], "audit on", ("audit off",))
+                    | {"deny/off": _ratios(results[load.key]["audit on, deny_callers"], results[load.key]["audit off"])}
+                    for load in AUDIT_LOADS},
+        "audit_bytes": files,
+        "lookup": lookup_costs(plan),
+    }
+
+
+def _audit_bytes(daemon: Daemon) -> dict[str, float]:
+    """How big the record grew: total bytes and bytes per record, over the live file and its rotated copies."""
+    directory = daemon.world.home / ".local" / "state" / "govuk-imds"
+    files = sorted(directory.glob("audit.jsonl*")) if directory.exists() else []
+    size = sum(file.stat().st_size for file in files)
+    lines = sum(file.read_bytes().count(b"\n") for file in files)
+    return {"bytes": size, "records": lines, "bytes_per_record": size / lines if lines else float("nan")}
+
+
+def lookup_costs(plan: Plan) -> dict[str, Any]:
+    """The lookup's own steps, timed in this process with the daemon's code against real client processes: the
+    socket table (on the event loop), then the pid and parents of a client never seen before (the worker's
+    usual case, a command started a moment ago) and of one seen before (a long-lived program reconnecting)."""
+    import socket
+
+    from govuk_imds.core.callers import ClientSocket
+    from govuk_imds.daemon.peers_linux import LinuxPeers
+
+    holder = "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); sys.stdin.read()"
+    peers = LinuxPeers()
+    timings: dict[str, list[float]] = {"socket table (netlink)": [], "new caller: pid and parents": [],
+                                       "known caller: pid and parents": []}
+    chain_lengths: list[int] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        for _ in range(plan.cli_runs * 2):
+            client = subprocess.Popen([sys.executable, "-c", holder, str(listener.getsockname()[1])],
+                                      stdin=subprocess.PIPE)
+            accepted, peer = listener.accept()
+            with accepted:
+                began = time.perf_counter()
+                located = peers.locate(peer, accepted.getsockname())
+                timings["socket table (netlink)"].append((time.perf_counter() - began) * 1e6)
+                assert isinstance(located, ClientSocket)
+                began = time.perf_counter()
+                caller = peers.identify(located, ())
+                timings["new caller: pid and parents"].append((time.perf_counter() - began) * 1e6)
+                began = time.perf_counter()
+                peers.identify(located, (client.pid,))
+                timings["known caller: pid and parents"].append((time.perf_counter() - began) * 1e6)
+                chain_lengths.append(len(caller.chain))
+                assert caller.pid == client.pid, caller
+            assert client.stdin is not None
+            client.stdin.close()
+            client.wait(10)
+    peers.close()
+    processes = sum(1 for name in os.listdir("/proc") if name.isdigit())
+    return {"us": {name: summary(values) for name, values in timings.items()},
+            "chain_length": median(chain_lengths), "processes_on_machine": processes}
+
+
 # -- the whole run -------------------------------------------------------------------------------------------------
 
 
@@ -672,6 +772,12 @@ def run_all(plan: Plan, profile_output: Path, only: set[str] | None = None,
             accounts = stack.environment_names(10)
             with stack.bench_world(moto, proxy, accounts=accounts) as daemon, timed(results, "footprint"):
                 results["footprint"] = footprint(plan, daemon, list(accounts))
+            if progress:
+                progress(results)
+        # Worlds D: auditing off, on, and on with deny_callers, side by side.
+        if wanted("audit"):
+            with timed(results, "auditing"):
+                results["auditing"] = auditing(plan, moto, proxy)
             if progress:
                 progress(results)
         # World C: its own proxy (so its calls are counted alone) and a 16-minute margin for fast rotations.

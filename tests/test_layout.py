@@ -77,6 +77,7 @@ LIGHT_COMMANDS = {
     "prompt": ("govuk_imds.cli.shells", "cmd_prompt"),
     # Answered by entry.main's lean path on every TAB, before the full CLI is imported.
     "__complete": ("govuk_imds.entry", "main"),
+    "audit": ("govuk_imds.cli.audit", "cmd_audit"),
 }
 
 

@@ -40,6 +40,7 @@ them to HTTP answers. Nothing here knows about HTTP, sockets or boto3.
     ├── UnknownEnvironmentToken     credential-process for an environment with no token file
     ├── CredentialProcessRefused    credential-process got an error answer from the daemon
     ├── BrowserUnavailable          no browser to open the console in, or it never fetched the sign-in page
+    ├── NotConfirmed                an environment with `confirm = true` was not confirmed (or no terminal to ask)
     └── CommandNotFound             `exec` could not run the command (exit 127)
 """
 
@@ -248,6 +249,12 @@ class CodeSourceFailed(InvalidInput):
 
 class PromptCancelled(CodeSourceFailed):
     """The person cancelled the prompt for a code (a GUI dialog), or did not answer it in time."""
+
+
+class NotConfirmed(GovukImdsError):
+    """A command for an environment with ``confirm = true`` was declined, or could not ask (no terminal)."""
+
+    exit_code = 11
 
 
 class CommandNotFound(GovukImdsError):

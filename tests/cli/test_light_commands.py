@@ -122,6 +122,53 @@ def test_python_dash_m_env(user: dict[str, str]) -> None:
     assert "unset AWS_ACCESS_KEY_ID" in result.stdout
 
 
+def _audit_lines(now: str) -> list[str]:
+    record = {
+        "time": now, "environment": "production", "role": "arn:aws:iam::410987654321:role/r", "status": 200,
+        "result": "served", "user_agent": "aws-cli/2.15.0 Python/3.11",
+        "caller": {"uid": 1000, "pid": 4242, "name": "terraform", "exe": "/usr/bin/terraform",
+                   "argv": ["terraform", "plan"], "cwd": "/srv",
+                   "parents": [{"pid": 4000, "name": "bash", "exe": "/usr/bin/bash", "argv": ["-bash"], "cwd": "/"}]},
+    }
+    old = {**record, "time": "2020-01-01T00:00:00.000Z", "environment": "staging"}
+    refused = {**record, "status": 403, "result": "refused", "user_agent": None,
+               "caller": {"uid": None, "unknown": "the client had closed its connection"}}
+    return [json.dumps(old), json.dumps(record), "not json, cut short by a crash", json.dumps(refused)]
+
+
+def test_audit_reads_the_record_without_the_daemon_and_stays_light(user: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    state = Path(user["HOME"]) / ".local" / "state" / "govuk-imds"
+    state.mkdir(parents=True)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    (state / "audit.jsonl").write_text("\n".join(_audit_lines(now)) + "\n")
+
+    result = _python(RUN_MAIN, user, ("audit", "govuk-production", "--since", "1h"))
+    assert result["code"] == 0, result["err"]
+    header, served, refused = result["out"].splitlines()
+    assert header.split() == ["TIME", "ENVIRONMENT", "RESULT", "PID", "PROGRAM", "CALLED", "FROM", "USER", "AGENT"]
+    assert served.split()[1:] == ["production", "served", "4242", "terraform", "bash", "aws-cli/2.15.0", "Python/3.11"]
+    assert refused.split()[1:4] == ["production", "refused", "-"]
+    assert "(not identified: the client had closed its connection)" in refused
+    assert result["err"].strip() == f"govuk-imds: warning: skipped 1 unreadable lines in {state / 'audit.jsonl'}"
+    assert _loaded(result["modules"], NOT_FOR_THE_CLI) == []
+
+    everything = _python(RUN_MAIN, user, ("audit", "--json"))
+    assert [record["environment"] for record in json.loads(everything["out"])] == [
+        "staging", "production", "production"]
+    bad = _python(RUN_MAIN, user, ("audit", "--since", "yesterday"))
+    assert bad["code"] == 2
+    assert bad["err"].strip() == "govuk-imds: --since takes a span like 2h, 30m or 1d, not 'yesterday'"
+
+
+def test_audit_with_no_record_says_where_it_looked(user: dict[str, str]) -> None:
+    result = _python(RUN_MAIN, user, ("audit", "production"))
+    assert result["code"] == 0, result["err"]
+    file = Path(user["HOME"]) / ".local" / "state" / "govuk-imds" / "audit.jsonl"
+    assert result["out"].strip() == f"no audit records for production in {file}"
+
+
 @pytest.mark.parametrize("argv", [("accounts",), ("completion", "zsh"), ("prompt", "bash")])
 def test_day_one_commands_import_no_sdk_server_or_keyring(user: dict[str, str], argv: tuple[str, ...]) -> None:
     result = _python(RUN_MAIN, user, argv)

@@ -191,6 +191,8 @@ def test_the_signin_table_names_the_federation_endpoint(home: Home) -> None:
         ("900s", timedelta(seconds=900)),
         ("1h0m30s", timedelta(hours=1, seconds=30)),
         (" 45m ", timedelta(minutes=45)),
+        ("2d", timedelta(days=2)),  # for `audit --since 2d`
+        ("1d12h", timedelta(days=1, hours=12)),
         (900, timedelta(seconds=900)),
         (1, timedelta(seconds=1)),
     ],
@@ -201,7 +203,7 @@ def test_parse_duration_accepts(value: object, expected: timedelta) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "30", "abc", "1d", "-5m", "0m", "0h0m0s", "30 m", "m", "h30", "1.5h", 0, -900, 1.5, True, False, None, [30]],
+    ["", "30", "abc", "1w", "-5m", "0m", "0h0m0s", "30 m", "m", "h30", "1.5h", 0, -900, 1.5, True, False, None, [30]],
 )
 def test_parse_duration_refuses(value: object) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -296,7 +298,8 @@ def test_fresh_code_must_be_true_or_false(home: Home) -> None:
 
 
 def test_an_unknown_key_in_an_environment_table_lists_the_known_ones(home: Home) -> None:
-    with pytest.raises(ConfigError, match="known: fresh_code, session_duration"):
+    with pytest.raises(ConfigError, match="known: confirm, deny_callers, fresh_code, idle_lock, lock_on_screen_lock, "
+                                         "session_duration"):
         home.settings("[environments.production]\nfresh = true\n")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from govuk_imds.daemon.logs import NOISY_LIBRARIES, RedactingFormatter, configure, redact
+from govuk_imds.daemon.logs import NOISY_LIBRARIES, RedactingFormatter, configure, redact, redact_argv
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 TEMP_KEY_ID = "ASIAQWERTYUIOPASWXYZ"
@@ -179,3 +179,30 @@ def test_configure_twice_does_not_duplicate_lines() -> None:
 def test_redacting_formatter_on_its_own() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "key %s", (KEY_ID,), None)
     assert RedactingFormatter("%(message)s").format(record) == "key …MPLE"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["aws", "configure", "set", "aws_secret_access_key", "short"],
+         ["aws", "configure", "set", "aws_secret_access_key", "[redacted]"]),
+        (["mysql", "--password", "hunter2"], ["mysql", "--password", "[redacted]"]),
+        (["tool", "--api-key=abc123"], ["tool", "--api-key=[redacted]"]),
+        (["env", "AWS_SESSION_TOKEN=abc", "terraform"], ["env", "AWS_SESSION_TOKEN=[redacted]", "terraform"]),
+        (["curl", "-H", "Authorization: abc"], ["curl", "-H", "Authorization:[redacted]"]),
+        (["git", "clone", "https://user:pw@example.com/r"], ["git", "clone", "https://[redacted]@example.com/r"]),
+        (["govuk-imds", "unlock", "production", "--code", MFA_CODE],
+         ["govuk-imds", "unlock", "production", "--code", "[redacted]"]),
+        (["python3", SESSION_TOKEN], ["python3", "[redacted]"]),
+        (["terraform", "plan", "-out", "plan.tfplan"], ["terraform", "plan", "-out", "plan.tfplan"]),
+    ],
+)
+def test_a_command_line_loses_what_looks_like_a_secret(argv: list[str], expected: list[str]) -> None:
+    assert redact_argv(argv) == expected
+
+
+def test_a_path_that_exists_is_kept_however_long() -> None:
+    script = "/usr/lib/node_modules/npm/bin/npm-cli-that-is-long-enough.js"
+    assert redact_argv(["node", script]) == ["node", "[redacted].js"]
+    assert redact_argv(["node", script], keep=lambda argument: argument == script) == ["node", script]
+    assert redact_argv(["--token", script], keep=lambda argument: True) == ["--token", "[redacted]"]

@@ -219,7 +219,6 @@ def test_print_refuses_a_terminal_unless_asked_twice(
         (["console", "production", "--path", "../../x"], "is not a console path", 2),
         (["console", "production", "--region", "mars-1"], "'mars-1' is not an AWS region name", 2),
         (["console", "production", "--service", "s3", "--path", "s3/home"], "give --service or --path, not both", 2),
-        (["console", "production", "--yes"], "--yes goes with --print", 2),
         (["console", "integration", "--print"], "environment 'integration' is locked; run `govuk-imds unlock "
                                                 "integration`", 5),
         (["console", "production"], "no browser to open (no $BROWSER and no display); `govuk-imds console "

@@ -57,6 +57,7 @@ __all__ = [
     "REQUIRED_BINARIES",
     "install_hint",
     "missing_parts",
+    "private_bus",
     "private_secret_service",
 ]
 
@@ -422,3 +423,21 @@ def private_secret_service(
             _stop(proc, stop_grace)
         if own_runtime is not None:
             shutil.rmtree(own_runtime, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_bus(*, timeout: float = 10.0) -> Iterator[str]:
+    """A private D-Bus bus alone (no keyring), with no service activation; yields its address. For stand-ins of
+    other services (tests/support/desktop.py: logind, the screensaver)."""
+    missing = [name for name in ("dbus-daemon",) if shutil.which(name) is None]
+    if missing:
+        raise RuntimeError(f"a private D-Bus bus cannot be started: {install_hint(missing)}")
+    directory = Path(tempfile.mkdtemp(prefix="imds-bus-"))  # short: the socket's path is limited to ~100 bytes
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_VARS}
+        yield _start_bus(directory, directory, env, time.monotonic() + timeout, started)
+    finally:
+        for proc in started:
+            _stop(proc, 2.0)
+        shutil.rmtree(directory, ignore_errors=True)

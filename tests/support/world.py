@@ -16,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,6 +230,26 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("govuk-imds: ")
     return lines[0]
+
+
+def audit_file(world: World) -> Path:
+    """The daemon's audit record: the default state dir under the world's HOME."""
+    return world.home / ".local" / "state" / "govuk-imds" / "audit.jsonl"
+
+
+def audit_records(world: World, match: Callable[[dict[str, Any]], bool], within: float = 5) -> list[dict[str, Any]]:
+    """The audit records that ``match``, waiting up to ``within`` seconds for the first (the daemon writes them from
+    a thread of their own, a moment after the answer)."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        path = audit_file(world)
+        if path.exists():
+            found = [record for line in path.read_text().splitlines() if match(record := json.loads(line))]
+        if found:
+            break
+        time.sleep(0.02)
+    return found
 
 
 def wait_for(condition: object, timeout: float, what: str) -> None:

@@ -1,7 +1,7 @@
 """The `govuk-imds` command: the parser, and one catch of ``GovukImdsError`` at the top.
 
 Each command group lives in its own module and registers its subcommands through ``add_commands``; this module
-holds only ``main`` and the parser. The light commands (env, exec, status, lock, credential-process) import
+holds only ``main`` and the parser. The light commands (env, exec, status, lock, credential-process, audit) import
 neither boto3 nor aiohttp nor keyring: the groups import those inside the handlers that need them.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config.settings import load_settings
 from ..errors import GovukImdsError
-from . import accounts, autostart, console, daemon, doctor, keys, sessions, shell, shells
+from . import accounts, audit, autostart, console, daemon, doctor, keys, sessions, shell, shells
 from ._common import Handler
 
-GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, accounts, shells)
+GROUPS = (daemon, sessions, shell, console, keys, doctor, autostart, accounts, shells, audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

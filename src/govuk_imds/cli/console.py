@@ -25,7 +25,7 @@ from ..core.environment import EnvironmentSpec
 from ..core.timefmt import local_time
 from ..errors import BrowserUnavailable, ControlError, InvalidInput
 from ..hardening import keep_memory_private
-from ._common import AddCommand
+from ._common import AddCommand, confirm_environment
 from .on_demand import unlock_now
 
 if TYPE_CHECKING:
@@ -52,7 +52,11 @@ def add_commands(command: AddCommand) -> None:
         help="write the sign-in URL to stdout instead of opening a browser; it signs anyone in, so it is not "
         "written to a terminal without --yes",
     )
-    console.add_argument("--yes", action="store_true", help="with --print: write the URL to a terminal too")
+    console.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask: for an environment with confirm = true, and with --print to write the URL to a terminal",
+    )
     console.add_argument("--list-services", action="store_true", help="list the names --service knows")
     console.add_argument("--no-unlock", action="store_true", help="do not unlock a locked environment first")
 
@@ -71,6 +75,9 @@ def cmd_console(arguments: argparse.Namespace, settings: Settings) -> int:
     place = destination(arguments.region or spec.region or DEFAULT_REGION, service=arguments.service,
                         path=arguments.path)
     _check_output(arguments, spec)
+    if settings.guards_for(spec.name).confirm:
+        confirm_environment(spec.name, "Open the AWS console as {environment}?", yes=arguments.yes,
+                            setting=settings.guards_setting(spec.name))
     # Here, not at the top: every other command would pay for urllib's and http.server's imports.
     from ..aws.federation import Federation
 
@@ -113,8 +120,6 @@ def _credentials(settings: Settings, spec: EnvironmentSpec, *, unlock: bool) -> 
 
 def _check_output(arguments: argparse.Namespace, spec: EnvironmentSpec) -> None:
     """Refuse what cannot work before any credentials are minted."""
-    if arguments.yes and not arguments.print_url:
-        raise InvalidInput("--yes goes with --print")
     if arguments.print_url:
         if sys.stdout.isatty() and not arguments.yes:
             raise InvalidInput(

@@ -19,7 +19,7 @@ def add_commands(command: AddCommand) -> None:
     serve = command("serve", cmd_serve, "run the daemon in the foreground (for systemd and launchd)")
     serve.add_argument("--port", type=int, help="credential endpoint port on 127.0.0.1")
     command("stop", cmd_stop, "stop the daemon")
-    command("reload", cmd_reload, "re-read the AWS config without dropping unlocked environments")
+    command("reload", cmd_reload, "re-read the AWS config and the guard-rails without dropping unlocked environments")
 
 
 def cmd_serve(arguments: argparse.Namespace, settings: Settings) -> int:

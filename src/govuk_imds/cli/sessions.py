@@ -31,6 +31,7 @@ from ..core.timefmt import local_time, span
 from ..errors import DaemonNotRunning, InvalidInput, NoKeyStored
 from ..hardening import keep_memory_private
 from ._common import AddCommand
+from .audit import guardrail_lines
 from .codes import add_code_options
 
 
@@ -293,7 +294,7 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
                 f"warning: the session of {row['environment']} ends at {local_time(row['session_ends'])}; "
                 f"run `govuk-imds unlock {row['environment']}` when it suits you"
             )
-        if row["problem"] and row["state"] != "locked":
+        if row["problem"]:  # why it is degraded, or why it was locked ("locked because the screen locked at ...")
             print(f"{row['environment']}: {row['problem']}")
         refusal = row.get("refused_while_locked")
         if refusal and row["state"] == "locked":
@@ -310,4 +311,6 @@ def cmd_status(arguments: argparse.Namespace, settings: Settings) -> int:
         )
     if answer.get("sessions_not_kept"):
         print(f"MFA sessions are not kept across a restart of the daemon: {answer['sessions_not_kept']}")
+    for guardrail in guardrail_lines(answer):
+        print(guardrail)
     return 0

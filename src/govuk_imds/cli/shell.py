@@ -28,8 +28,10 @@ from ..errors import (
     InvalidInput,
     UnknownEnvironmentToken,
 )
-from ._common import AddCommand
+from ._common import AddCommand, confirm_environment
 from .on_demand import NO_UNLOCK_HELP, unlock_if_locked
+
+YES_HELP = "run without asking, for an environment with confirm = true"
 
 
 def add_commands(command: AddCommand) -> None:
@@ -41,10 +43,12 @@ def add_commands(command: AddCommand) -> None:
     run = command("exec", cmd_exec, "run a command with an environment's credentials")
     run.add_argument("environment")
     run.add_argument("--no-unlock", action="store_true", help=NO_UNLOCK_HELP)
+    run.add_argument("--yes", action="store_true", help=YES_HELP)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     own = command("shell", cmd_shell, "start your shell with an environment's credentials; `exit` comes back")
     own.add_argument("environment")
     own.add_argument("--no-unlock", action="store_true", help=NO_UNLOCK_HELP)
+    own.add_argument("--yes", action="store_true", help=YES_HELP)
     process = command(
         "credential-process",
         cmd_credential_process,
@@ -125,11 +129,13 @@ def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
-    options, argv = _leading_options(list(arguments.argv), {"--no-unlock"})
+    options, argv = _leading_options(list(arguments.argv), {"--no-unlock", "--yes"})
     if not argv:
         raise InvalidInput(f"name a command to run: `govuk-imds exec {arguments.environment} -- <command>`")
     spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     no_unlock = arguments.no_unlock or "--no-unlock" in options
+    yes = arguments.yes or "--yes" in options
+    _confirm(settings, spec, f"Run `{shlex.join(argv)}` with {{environment}} credentials?", yes=yes)
     status = unlock_if_locked(settings, spec, wanted=not no_unlock)
     if status:
         return status
@@ -142,7 +148,7 @@ def cmd_shell(arguments: argparse.Namespace, settings: Settings) -> int:
     """The user's own shell, with the environment's variables (``GOVUK_IMDS_ENVIRONMENT`` for prompt segments); it
     is a child of the shell the person typed in, so `exit` leaves that one as it was."""
     spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
-    # An environment with `confirm = true` asks here, before anything is unlocked (issue 18's confirm helper).
+    _confirm(settings, spec, "Start a shell with {environment} credentials?", yes=arguments.yes)
     status = unlock_if_locked(settings, spec, wanted=not arguments.no_unlock)
     if status:
         return status
@@ -156,8 +162,14 @@ def cmd_shell(arguments: argparse.Namespace, settings: Settings) -> int:
     _become([program], shellenv.apply(os.environ, variables))
 
 
+def _confirm(settings: Settings, spec: EnvironmentSpec, question: str, *, yes: bool) -> None:
+    """An environment with ``confirm = true`` asks before anything is unlocked or run (``NotConfirmed`` if not)."""
+    if settings.guards_for(spec.name).confirm:
+        confirm_environment(spec.name, question, yes=yes, setting=settings.guards_setting(spec.name))
+
+
 def _leading_options(argv: list[str], known: set[str]) -> tuple[set[str], list[str]]:
-    """`exec ENV --no-unlock -- COMMAND`: argparse hands everything after ENV to the command, so our own options
+    """`exec ENV --no-unlock --yes -- COMMAND`: argparse hands everything after ENV to the command, so our own options
     written there are taken from its front, up to `--`."""
     taken = set()
     while argv and argv[0] in known:

@@ -1,4 +1,4 @@
-"""Where govuk-imds keeps its files: the runtime dir's contents and the config file.
+"""Where govuk-imds keeps its files: the runtime dir's contents, the config file and the state dir (the audit record).
 
 The runtime dir holds the control socket, the token files, a small state file (pid, port), one line per
 environment saying whether it is unlocked (for prompt segments) and the background daemon's log. How those files
@@ -54,6 +54,21 @@ class RuntimePaths:
 
 def default_runtime_dir(environ: Mapping[str, str]) -> Path:
     return Path(runtime_dir(environ))
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """Where govuk-imds keeps what must outlive a reboot but is not configuration: the audit record.
+
+    ``$GOVUK_IMDS_STATE_DIR`` if set; on Linux ``$XDG_STATE_HOME/govuk-imds`` (``~/.local/state/govuk-imds``), the
+    XDG place for logs and history; on macOS ``~/Library/Logs/govuk-imds``, where Console.app shows logs.
+    """
+    explicit = environ.get("GOVUK_IMDS_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    home = Path(environ.get("HOME", "~")).expanduser()
+    if sys.platform == "darwin":
+        return home / "Library" / "Logs" / APP
+    return Path(environ.get("XDG_STATE_HOME") or home / ".local" / "state") / APP
 
 
 def default_config_file(environ: Mapping[str, str]) -> Path:

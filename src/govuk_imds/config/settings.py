@@ -15,11 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..core.guards import NO_GUARDS, Guards
 from ..core.session import MIN_SERVED_LIFETIME
 from ..core.shapes import REGION, shown
 from ..errors import ConfigError
 from .files import read_user_file
-from .paths import RuntimePaths, default_config_file, default_runtime_dir
+from .guards import GUARD_KEYS, read_guards
+from .paths import RuntimePaths, default_config_file, default_runtime_dir, default_state_dir
 
 DEFAULT_PORT = 9911
 DEFAULT_ROTATION_MARGIN = timedelta(minutes=30)
@@ -34,25 +36,53 @@ PROMPT_MODES = ("notify", "gui", "off")
 # GetSessionToken accepts 15 minutes to 36 hours.
 SESSION_DURATION_RANGE = (timedelta(minutes=15), timedelta(hours=36))
 #: Far beyond any duration that makes sense here, and far inside what ``timedelta`` holds: a longer number of seconds
-#: is refused as a duration, never an overflow (a string's units take at most 9 digits each, for the same reason).
+#: is refused as a duration, never an overflow (a string's units take at most 9 digits each, days 5, for the same
+#: reason).
 MAX_DURATION = timedelta(days=1000)
-_DURATION = re.compile(r"(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
+_DURATION = re.compile(r"(?:(\d{1,5})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
 #: config.toml is a few lines; anything this big is not it.
 MAX_SETTINGS_BYTES = 1024 * 1024
+_SIZE = re.compile(r"(\d{1,12})\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+#: The audit file is rotated at ``max_size`` and ``files`` of them are kept (the live one included).
+DEFAULT_AUDIT_MAX_SIZE = 8 * 1024 * 1024
+DEFAULT_AUDIT_FILES = 4
 
 
 def parse_duration(value: object, where: str) -> timedelta:
-    """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"`` or a number of seconds."""
+    """``"8h"``, ``"30m"``, ``"1h30m"``, ``"900s"``, ``"2d"`` or a number of seconds."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_DURATION.total_seconds():
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match and any(match.groups()):
-            hours, minutes, seconds = (int(part or 0) for part in match.groups())
-            duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)  # 9 digits each: no overflow
+            days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+            # at most 5 digits of days and 9 of each other unit: no overflow
+            duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
             if duration > timedelta(0):
                 return duration
     raise ConfigError(f'{where}: {shown(value)} is not a duration; write it like "30m", "8h" or "1h30m"')
+
+
+def parse_size(value: object, where: str) -> int:
+    """``"8MB"``, ``"512KB"``, ``"1GB"`` (binary multiples: 1 MB = 1024 KB) or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1024**4:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip())
+        if match:
+            unit = (match.group(2) or "").upper()
+            return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
+    raise ConfigError(f'{where}: {shown(value)} is not a size; write it like "8MB" or "512KB"')
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``[audit]``: the record of who fetched credentials (``daemon/audit.py``)."""
+
+    file: Path
+    enabled: bool = True
+    max_size: int = DEFAULT_AUDIT_MAX_SIZE
+    files: int = DEFAULT_AUDIT_FILES
 
 
 @dataclass(frozen=True)
@@ -79,12 +109,22 @@ class Settings:
     #: When a tool asks for a locked environment: a desktop notification, a GUI prompt, or nothing.
     prompt: str = "notify"
     code_timeout: timedelta = DEFAULT_CODE_TIMEOUT
+    #: Per-environment guard-rails (confirm, deny_callers, lock_on_screen_lock, idle_lock), by canonical name.
+    guards: Mapping[str, Guards] = field(default_factory=dict)
+    audit: AuditSettings | None = None
 
     def session_duration_for(self, environment: str) -> timedelta:
         return self.session_duration_overrides.get(environment, self.session_duration)
 
     def fresh_code_for(self, environment: str) -> bool:
         return environment in self.fresh_code_environments
+
+    def guards_for(self, environment: str) -> Guards:
+        return self.guards.get(environment, NO_GUARDS)
+
+    def guards_setting(self, environment: str) -> str:
+        """Where a person changes ``environment``'s guard-rails: the table in the config file."""
+        return f"[environments.{environment}] of {self.config_file}"
 
     @property
     def endpoint_base(self) -> str:
@@ -106,6 +146,7 @@ _TOP_KEYS = {
     "mfa_process",
     "prompt",
     "code_timeout",
+    "audit",
 }
 
 
@@ -136,6 +177,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     session_duration = _session_duration(document, path, "session_duration", DEFAULT_SESSION_DURATION)
     overrides: dict[str, timedelta] = {}
     fresh_code: set[str] = set()
+    guards: dict[str, Guards] = {}
     environments = document.get("environments", {})
     if not isinstance(environments, dict):
         raise ConfigError(f"{path}: [environments] must be a table of [environments.<name>] tables")
@@ -143,13 +185,16 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     for name, table in environments.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [environments.{name}] must be a table")
-        extra = sorted(set(table) - _ENVIRONMENT_KEYS)
+        known = _ENVIRONMENT_KEYS | GUARD_KEYS
+        extra = sorted(set(table) - known)
         if extra:
             raise ConfigError(
-                f"{path}: unknown setting environments.{name}.{extra[0]}; known: {', '.join(sorted(_ENVIRONMENT_KEYS))}"
+                f"{path}: unknown setting environments.{name}.{extra[0]}; known: {', '.join(sorted(known))}"
             )
         # [environments.govuk-production] and [environments.production] name the same environment.
         canonical = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+        if set(table) & GUARD_KEYS:
+            guards[canonical] = read_guards(table, f"{path}: environments.{name}", parse_duration)
         if "session_duration" in table:
             overrides[canonical] = _session_duration(
                 table, path, f"environments.{name}.session_duration", session_duration, key="session_duration"
@@ -163,6 +208,7 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
     sts = _table(document, "sts", {"endpoint_url", "region"}, path)
     iam = _table(document, "iam", {"endpoint_url"}, path)
     signin = _table(document, "signin", {"endpoint_url"}, path)
+    audit = _audit(_table(document, "audit", {"enabled", "max_size", "files"}, path), path, environ)
     if environ.get("GOVUK_IMDS_LOG_LEVEL"):
         level, level_source = environ["GOVUK_IMDS_LOG_LEVEL"], "$GOVUK_IMDS_LOG_LEVEL"
     else:
@@ -197,6 +243,26 @@ def load_settings(environ: Mapping[str, str], *, config_file: str | None = None,
         mfa_process=_typed(document, "mfa_process", str, path, None),
         prompt=prompt,
         code_timeout=code_timeout,
+        guards=guards,
+        audit=audit,
+    )
+
+
+def _audit(table: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> AuditSettings:
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{path}: audit.enabled must be true or false")
+    max_size = parse_size(table["max_size"], f"{path}: audit.max_size") if "max_size" in table else None
+    if max_size is not None and not 16 * 1024 <= max_size <= 1024**3:
+        raise ConfigError(f"{path}: audit.max_size must be between 16KB and 1GB")
+    files = table.get("files", DEFAULT_AUDIT_FILES)
+    if not isinstance(files, int) or isinstance(files, bool) or not 1 <= files <= 100:
+        raise ConfigError(f"{path}: audit.files must be a number from 1 to 100 (the live file included)")
+    return AuditSettings(
+        file=default_state_dir(environ) / "audit.jsonl",
+        enabled=enabled,
+        max_size=max_size or DEFAULT_AUDIT_MAX_SIZE,
+        files=files,
     )
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,10 +29,11 @@ from ..aws.clients import isolate_from_environment
 from ..aws.sts import Sts, StsIssuer
 from ..config.aws_config import Environments, load_environments
 from ..config.files import atomic_write, ensure_private_dir
-from ..config.settings import Settings
+from ..config.settings import Settings, load_settings
 from ..core.clock import SystemClock, rfc3339
 from ..core.credentials import MfaSession
 from ..core.environment import EnvironmentSpec
+from ..core.guards import NO_GUARDS, Guards, screen_lock_reason
 from ..core.held import Device
 from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import AlreadyRunning, ControlError, DaemonNotRunning, GovukImdsError, InvalidInput, PortInUse
@@ -40,8 +42,12 @@ from ..keystore.sessions import KeyringSessionStore
 from .activation import identity, inherited_listener, launchd_listener
 from .admission import IDLE_SECONDS, Acceptor, connection_cap, raise_descriptor_limit
 from .attention import Attention, CliUnlocker, DesktopNotifier
+from .audit import AuditLog, AuditTrail
+from .callers import CallerFinder, platform_peers
 from .console import console_credentials
 from .control_server import start_control_server
+from .guardrails import Guardrails
+from .idle import IdleLock
 from .keeper import SessionKeeper
 from .refusals import Refusals
 from .service import Service, keep_cache_enabled
@@ -79,13 +85,14 @@ class Daemon:
         self._states = StateFiles(settings.runtime)
         self._keeper = SessionKeeper(KeyringSessionStore(settings.keyring_backend))
         self._issuer = StsIssuer(Sts(settings))
+        self._clock = SystemClock()
         # A tool refused as locked: tell the person at the screen, or start an unlock for them (prompt = "gui").
         self._attention = Attention(
-            settings.prompt, settings.fresh_code_for, SystemClock(), DesktopNotifier(os.environ), CliUnlocker(settings)
+            settings.prompt, settings.fresh_code_for, self._clock, DesktopNotifier(os.environ), CliUnlocker(settings)
         )
         self._service = Service(
             self._issuer,
-            SystemClock(),
+            self._clock,
             rotation_margin=settings.rotation_margin,
             on_change=self._states.changed,
             profile_prefix=settings.profile_prefix,
@@ -95,6 +102,18 @@ class Daemon:
         self._started = datetime.now(UTC)
         self._reloading = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        # The guard-rails (issue 18): who calls, deny_callers, the audit record, idle and screen locks.
+        self._guards: dict[str, Guards] = dict(settings.guards)
+        audit = settings.audit
+        self._trail = AuditTrail(
+            AuditLog(audit.file, max_size=audit.max_size, files=audit.files) if audit and audit.enabled else None
+        )
+        self._finder = CallerFinder(platform_peers())
+        self._guardrails = Guardrails(
+            self._finder, self._trail, self._clock, guards_for=self._guards_for,
+            setting_for=settings.guards_setting, role_of=self._service.role_arn,
+        )
+        self._screen_lock: Any = None
 
     async def run(self) -> None:
         paths = self.settings.runtime
@@ -116,6 +135,7 @@ class Daemon:
             log.info("new tokens for every environment: nobody can vouch for the port while no daemon held it")
         self._adopt(load_environments(self.settings), initial=True)
         await self._restore_sessions()
+        self._trail.open()
         refusals = Refusals()
         refusals.absorb_aiohttp_rejections()
         in_flight: set[object] = set()
@@ -127,6 +147,7 @@ class Daemon:
                 self.settings.profile_prefix,
                 refusals=refusals,
                 in_flight=in_flight,
+                guardrails=self._guardrails,
             ),
             access_log=None,
             handle_signals=False,
@@ -141,6 +162,9 @@ class Daemon:
         acceptor.start()
         control_server = await start_control_server(paths.control_socket, self.dispatch)
         maintenance = asyncio.get_running_loop().create_task(self._service.run())
+        self._background.add(asyncio.get_running_loop().create_task(IdleLock(
+            self._service, self._clock, self._guards_for).run()))
+        self._watch_screen_if_wanted()
         atomic_write(
             paths.state_file,
             json.dumps(
@@ -174,8 +198,14 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await self._attention.close()
+            for task in list(self._background):  # a finished task takes itself out of the set
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._service.close()
             self._states.clear()
+            self._finder.close()
+            self._trail.close()
             paths.control_socket.unlink(missing_ok=True)
             paths.state_file.unlink(missing_ok=True)
 
@@ -204,6 +234,10 @@ class Daemon:
         async with self._reloading:
             environments = await asyncio.to_thread(load_environments, self.settings)
             await asyncio.to_thread(self._tokens.ensure_all, list(environments.specs))
+            # Guard-rails may change without a restart; the rest of config.toml needs one.
+            settings = await asyncio.to_thread(load_settings, os.environ, config_file=str(self.settings.config_file))
+            self._guards = dict(settings.guards)
+            self._watch_screen_if_wanted()
             return self._adopt(environments, initial=False)
 
     def _reload_in_background(self) -> None:
@@ -225,13 +259,17 @@ class Daemon:
             return base
         if operation == "status":
             offset = self._service.clock_offset
+            rows = self._service.status()
+            for row in rows:
+                row["last_client"] = self._trail.last_client(row["environment"])
             return {
                 **base,
                 "started": rfc3339(self._started),
-                "environments": self._service.status(),
+                "environments": rows,
                 "held_sessions": self._service.held_status(),
                 "clock_offset_seconds": None if offset is None else offset.total_seconds(),
                 "sessions_not_kept": self._keeper.problem,
+                **self._guard_status(),
             }
         if operation == "unlock":
             return {**base, **await self._unlock(message)}
@@ -260,6 +298,45 @@ class Daemon:
             self._stop.set()
             return base
         raise InvalidInput(f"unknown control operation {operation!r}")
+
+    # -- the guard-rails -----------------------------------------------------------------------------------------
+
+    def _guards_for(self, name: str) -> Guards:
+        return self._guards.get(name, NO_GUARDS)
+
+    def _watch_screen_if_wanted(self) -> None:
+        """Start watching for screen locks once an environment asks for it (at start, or after a reload)."""
+        if self._screen_lock is not None or not any(guards.lock_on_screen_lock for guards in self._guards.values()):
+            return
+        if sys.platform == "darwin":
+            from .screen_lock_macos import MacScreenLockWatcher
+
+            self._screen_lock = MacScreenLockWatcher(self._screen_locked)
+        else:
+            try:
+                from .screen_lock import ScreenLockWatcher
+            except ImportError as exc:  # jeepney comes with the keyring's SecretStorage on Linux, but may be absent
+                log.warning("lock_on_screen_lock cannot work: %s", exc)
+                self._screen_lock = _Off(f"off: D-Bus cannot be read ({exc})")
+                return
+            self._screen_lock = ScreenLockWatcher(self._screen_locked, os.environ)
+        self._background.add(asyncio.get_running_loop().create_task(self._screen_lock.run()))
+
+    async def _screen_locked(self, event: str) -> None:
+        reason = screen_lock_reason(event, self._clock.now())
+        for name in self._service.names():
+            unlocked_at, _ = self._service.activity(name)
+            if self._guards_for(name).lock_on_screen_lock and unlocked_at is not None:
+                await self._service.lock(name, reason)
+
+    def _guard_status(self) -> dict[str, Any]:
+        wanted = sorted(name for name, guards in self._guards.items() if guards.lock_on_screen_lock)
+        return {
+            "screen_lock": {"environments": wanted,
+                            "sources": self._screen_lock.status() if self._screen_lock is not None else {}},
+            "audit": {"enabled": self._trail.enabled, "problem": self._trail.problem,
+                      "file": str(self.settings.audit.file) if self.settings.audit is not None else None},
+        }
 
     async def _unlock(self, message: dict[str, Any]) -> dict[str, Any]:
         """Unlock with the MFA session sent, or, when none is sent, with the one held for the environments' source
@@ -305,6 +382,16 @@ def _names(value: object, operation: str) -> list[str]:
     if not all(isinstance(name, str) and ENVIRONMENT_NAME.fullmatch(name) for name in names):
         raise InvalidInput(f"malformed {operation} request: environments must be a list of environment names")
     return [str(name) for name in names]
+
+
+class _Off:
+    """A screen-lock watcher that cannot run, and says why in `status`."""
+
+    def __init__(self, why: str) -> None:
+        self._why = why
+
+    def status(self) -> dict[str, str]:
+        return {"watcher": self._why}
 
 
 def _refuse_second_daemon(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 NOISY_LIBRARIES = (
@@ -33,6 +33,42 @@ def redact(text: str) -> str:
     text = _KEY_ID.sub(lambda match: f"…{match.group(1)}", text)
     text = _LONG_SECRET.sub("[redacted]", text)
     return _SIX_DIGITS.sub("[redacted]", text)
+
+
+# In a command line, a secret is also what follows an option or a name that says it is one (``--password x``,
+# ``--secret-access-key=x``, ``AWS_SECRET_ACCESS_KEY=x``), an ``Authorization:`` header, or a URL's user info;
+# those are removed whatever their length, on top of what ``redact`` removes.
+_SECRET_NAME = r"[\w.-]*(?:secret|token|passw|pwd|credential|auth|api[_-]?key|access[_-]?key|code)[\w.-]*"  # noqa: S105
+_SECRET_OPTION = re.compile(rf"-{{1,2}}{_SECRET_NAME}", re.IGNORECASE)
+# A bare word like ``aws configure set aws_secret_access_key <value>``: only unmistakable names.
+_SECRET_WORD = re.compile(r"[\w.-]*(?:secret|session_token|password)[\w.-]*", re.IGNORECASE)
+_SECRET_ASSIGNMENT = re.compile(rf"((?:-{{1,2}})?{_SECRET_NAME}[=:])\s*\S.*", re.IGNORECASE)
+# A quick look first: the assignment pattern backtracks on long words, and most arguments name no secret.
+_SECRET_HINT = re.compile(r"secret|token|passw|pwd|credential|auth|key|code", re.IGNORECASE)
+_URL_USER_INFO = re.compile(r"(://)[^/@\s]+@")
+
+
+def redact_argv(argv: Sequence[str], keep: Callable[[str], bool] = lambda argument: False) -> list[str]:
+    """A command line with anything that looks like a secret removed (``redact``, plus the rules above).
+
+    ``keep`` spares arguments known not to be secrets, such as the absolute path of an existing file: a long
+    script path would otherwise look like a token to ``redact``.
+    """
+    redacted: list[str] = []
+    secret_follows = False
+    for argument in argv:
+        if secret_follows:
+            redacted.append("[redacted]")
+            secret_follows = False
+            continue
+        if _SECRET_OPTION.fullmatch(argument) or _SECRET_WORD.fullmatch(argument):
+            secret_follows = True
+            redacted.append(argument)
+            continue
+        cleaned = _SECRET_ASSIGNMENT.sub(r"\1[redacted]", argument) if _SECRET_HINT.search(argument) else argument
+        cleaned = redact(_URL_USER_INFO.sub(r"\1[redacted]@", cleaned))
+        redacted.append(argument if cleaned != argument and keep(argument) else cleaned)
+    return redacted
 
 
 class RedactingFormatter(logging.Formatter):

@@ -68,6 +68,14 @@ REQUEST_WAIT_SECONDS = 0.8
 AIOCACHE_SWITCH = "AIOCACHE_DISABLE"
 
 
+def sleep_before(due: datetime | None, now: datetime) -> float:
+    """How long a maintenance loop sleeps: until ``due``, but at most ``MAX_SLEEP_SECONDS`` (the wall clock is looked
+    at again after a laptop's sleep) and at least 50 ms."""
+    if due is None:
+        return MAX_SLEEP_SECONDS
+    return min(MAX_SLEEP_SECONDS, max(0.05, (due - now).total_seconds()))
+
+
 class CredentialIssuer(Protocol):
     async def assume_role(self, session: TemporaryCredentials, spec: EnvironmentSpec) -> RoleCredentials: ...
 
@@ -166,6 +174,18 @@ class Service:
 
     def knows(self, name: str) -> bool:
         return name in self._environments
+
+    def role_arn(self, name: str) -> str | None:
+        environment = self._environments.get(name)
+        return environment.spec.role_arn if environment is not None else None
+
+    def activity(self, name: str) -> tuple[datetime | None, datetime | None]:
+        """When ``name`` was unlocked (None while it is locked) and when it last served credentials: where an idle
+        lock counts from."""
+        environment = self._environments.get(name)
+        if environment is None or environment.session.state is State.LOCKED:
+            return None, None
+        return environment.unlocked_at, environment.last_served
 
     def names(self) -> list[str]:
         return sorted(self._environments)
@@ -475,9 +495,7 @@ class Service:
         """The maintenance loop: a task the daemon starts, then cancels and awaits on shutdown."""
         while True:
             next_at = await self.tick()
-            delay = MAX_SLEEP_SECONDS
-            if next_at is not None:
-                delay = min(MAX_SLEEP_SECONDS, max(0.05, (next_at - self._clock.now()).total_seconds()))
+            delay = sleep_before(next_at, self._clock.now())
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

@@ -17,6 +17,7 @@ from aiohttp import web
 from ..core import ecs_protocol
 from ..core.shapes import ENVIRONMENT_NAME
 from ..errors import CredentialsUnavailable, EnvironmentLocked, UnknownEnvironment
+from .guardrails import Guardrails
 from .refusals import Refusals
 from .service import Service
 from .tokens import TokenStore
@@ -80,9 +81,11 @@ def create_app(
     *,
     refusals: Refusals | None = None,
     in_flight: set[object] | None = None,
+    guardrails: Guardrails | None = None,
 ) -> web.Application:
     """The endpoint. ``refusals`` is shared with the acceptor; ``in_flight`` holds the connections whose request is
-    being answered, which the acceptor never sheds."""
+    being answered, which the acceptor never sheds; ``guardrails`` finds who calls, applies ``deny_callers`` and
+    records each answer to a caller holding the token."""
     our_host = f"127.0.0.1:{port}".encode()
     refusals = refusals if refusals is not None else Refusals()
     answering = in_flight if in_flight is not None else set()
@@ -157,16 +160,31 @@ def create_app(
                 f'its _FILE); run `eval "$(govuk-imds env {name})"` again; `govuk-imds doctor {name}` checks this '
                 "shell",
             )
+        if guardrails is None:
+            return (await serve(request, name))[0]
+        # Who is calling (cached per connection), whether deny_callers refuses them, and the audit record.
+        visit = await guardrails.visit(request.transport, name, request.headers.get("User-Agent"))
+        reason: str | None = visit.refusal
+        if reason is not None:
+            response = refuse(403, "CallerRefused", reason)
+        else:
+            response, reason = await serve(request, name)
+        guardrails.finish(visit, response.status, reason)
+        return response
+
+    async def serve(request: web.Request, name: str) -> tuple[web.Response, str | None]:
+        """The answer for a caller holding the right token, and an error answer's message."""
         try:
             served = await service.serve(name)
         except EnvironmentLocked as exc:
             service.refused_while_locked(name, client_name(request.headers.get("User-Agent")))
-            return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc)))
+            return _json(423, ecs_protocol.error_body("EnvironmentLocked", str(exc))), str(exc)
         except UnknownEnvironment as exc:
-            return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc)))
+            return _json(404, ecs_protocol.error_body("UnknownEnvironment", str(exc))), str(exc)
         except CredentialsUnavailable as exc:
-            return _json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"})
-        return _json(200, served.body)
+            return (_json(503, ecs_protocol.error_body("CredentialsUnavailable", str(exc)), {"Retry-After": "1"}),
+                    str(exc))
+        return _json(200, served.body), None
 
     async def flush_refusals(app: web.Application) -> None:
         refusals.flush()
