@@ -23,23 +23,26 @@ import pytest
 PACKAGE = "govuk_imds"
 
 #: Which layers a layer may import (itself always included). A "layer" is a folder of the package, or a top-level
-#: module standing alone: ``errors`` (the exception tree), ``hardening`` (no core dumps, no ptrace), ``control`` (the
-#: control channel's client), ``endpoint_client`` (one GET on the endpoint), ``credential_process`` (the lean path),
-#: ``entry``/``__main__``.
+#: module standing alone: ``errors`` (the exception tree), ``hardening`` (no core dumps, no ptrace), ``socket_owner``
+#: (who owns a loopback TCP socket), ``control`` (the control channel's client), ``endpoint_client`` (one GET on the
+#: endpoint), ``credential_process`` (the lean path), ``entry``/``__main__``.
 ALLOWED: Mapping[str, frozenset[str]] = {
     "errors": frozenset(),
     "hardening": frozenset(),
+    "socket_owner": frozenset(),
     "core": frozenset({"errors"}),
     "config": frozenset({"core", "errors"}),
     "control": frozenset({"config", "errors"}),
-    "endpoint_client": frozenset({"control", "errors"}),
+    "endpoint_client": frozenset({"control", "errors", "socket_owner"}),
     "aws": frozenset({"core", "config", "errors"}),
     "keystore": frozenset({"core", "config", "errors"}),
-    "daemon": frozenset({"core", "config", "aws", "errors", "control", "keystore", "hardening", "desktop"}),
+    "daemon": frozenset(
+        {"core", "config", "aws", "errors", "control", "keystore", "hardening", "desktop", "socket_owner"}
+    ),
     "keys": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
     "doctor": frozenset({"core", "config", "aws", "keystore", "control", "errors", "endpoint_client"}),
     "autostart": frozenset({"core", "config", "aws", "keystore", "control", "errors"}),
-    "console": frozenset({"core", "config", "aws", "control", "errors"}),
+    "console": frozenset({"core", "config", "aws", "control", "errors", "socket_owner"}),
     "govuk": frozenset({"core", "config", "errors"}),
     "shells": frozenset({"core", "config", "errors"}),
     "desktop": frozenset({"core", "errors"}),

@@ -5,7 +5,7 @@ Used by the lean ``credential-process`` path (run by tools on every credential f
 its answer the same way. It never logs or keeps the token, and it never sends it to a listener that is not the
 user's own: while the daemon is down, another local user can listen on the port.
 
-- Linux: after connecting, the kernel's socket tables (sock_diag, or ``/proc/net/tcp`` and ``tcp6``) say which uid
+- Linux: after connecting, the kernel's socket tables (``socket_owner``) say which uid
   owns the socket at the other end of this very connection (an accepted socket carries its listener's owner, even
   before the listener calls ``accept``). Anyone else's is refused before a byte is sent: no race, ~0.07 ms.
 - macOS has no such table for an unprivileged process. The best available: the daemon must answer on the control
@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import sys
 from typing import Any
 
 from .errors import ForeignListener
+from .socket_owner import socket_uid
 
 TIMEOUT_SECONDS = 5.0
 
@@ -84,67 +84,9 @@ def fetch(
     return EndpointAnswer(status, document if isinstance(document, dict) else {})
 
 
-#: sock_diag(7): the kernel's socket tables, asked for one socket by its addresses and ports.
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST = 1
-_NLMSG_ERROR = 2
-_ANY_STATE = 0xFFFFFFFF
-_NO_COOKIE = 0xFFFFFFFF
-#: Where the uid sits in the answer: after the netlink header (16 bytes), family, state, timer, retransmits (4),
-#: the socket id (48) and expires, rqueue, wqueue (12).
-_UID_OFFSET = 16 + 4 + 48 + 12
-#: The server's side of a connection to 127.0.0.1, as an IPv4 socket, or as an IPv6 one (a listener on [::] takes
-#: IPv4 connections too, as ::ffff:127.0.0.1).
-_LOOPBACK = (
-    (socket.AF_INET, socket.inet_pton(socket.AF_INET, "127.0.0.1") + bytes(12), "/proc/net/tcp"),
-    (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "::ffff:127.0.0.1"), "/proc/net/tcp6"),
-)
-
-
 def listener_owner(connection: socket.socket) -> int | None:
-    """Linux: the uid owning the socket that accepted ``connection`` (ours, to 127.0.0.1), from the kernel's
-    tables; ``None`` if it is in none of them. One exact lookup through sock_diag (~0.07 ms); where netlink is
-    closed to us, a read of ``/proc/net/tcp`` and ``tcp6`` (which lists every socket: ~17 ms with 750 of them)."""
-    client_port = connection.getsockname()[1]
-    server_port = connection.getpeername()[1]
-    try:
-        return _owner_by_sock_diag(server_port, client_port)
-    except OSError:
-        return _owner_by_proc(server_port, client_port)
-
-
-def _owner_by_sock_diag(server_port: int, client_port: int) -> int | None:
-    for family, address, _ in _LOOPBACK:
-        socket_id = struct.pack("!HH16s16s", server_port, client_port, address, address)
-        socket_id += struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE)
-        request = struct.pack("=BBBxI", family, socket.IPPROTO_TCP, 0, _ANY_STATE) + socket_id
-        message = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + request
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as diag:
-            diag.sendto(message, (0, 0))
-            answer = diag.recv(65536)
-        if struct.unpack_from("=H", answer, 4)[0] == _NLMSG_ERROR:
-            continue  # no such socket in this family
-        return int(struct.unpack_from("=I", answer, _UID_OFFSET)[0])
-    return None
-
-
-def _owner_by_proc(server_port: int, client_port: int) -> int | None:
-    for _, address, table in _LOOPBACK:
-        # Each 32-bit word of the address in host byte order, in hex; the server's side: local = 127.0.0.1:<port>.
-        words = "".join(f"{word:08X}" for word in struct.unpack(f"={len(address) // 4}I", address))
-        written = words[:8] if table.endswith("tcp") else words
-        needle = f" {written}:{server_port:04X} {written}:{client_port:04X} "
-        try:
-            with open(table, encoding="ascii") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        at = text.find(needle)
-        if at >= 0:
-            # local, remote, state, tx:rx queues, timer, retransmits, uid
-            return int(text[at : text.index("\n", at)].split()[6])
-    return None
+    """Linux: the uid owning the socket that accepted ``connection`` (its local end is our remote one)."""
+    return socket_uid(connection.getpeername()[:2], connection.getsockname()[:2])
 
 
 def _daemon_claims(port: int, control_socket: str) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from govuk_imds.aws.federation import BrowserRequest
-from govuk_imds.console.handoff import Handoff, page, tcp_peer_uid
+from govuk_imds.console.handoff import Handoff, page
 from tests.support.world import require
 
 LOGIN = BrowserRequest("POST", "https://us-east-1.signin.aws.amazon.com/federation",
@@ -120,16 +120,6 @@ def test_a_client_of_another_user_is_refused_and_the_owner_still_served(handoff:
     assert as_nobody.stdout.strip() == "403", as_nobody.stderr
     assert handoff.refusals == ["a client of another user"]
     assert get(handoff)[0] == 200
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's TCP table is Linux's")
-def test_the_tcp_table_names_the_owner_of_a_loopback_client() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as client:
-        accepted, address = server.accept()
-        with accepted:
-            assert tcp_peer_uid(address, server.getsockname()) == os.getuid()
-            assert tcp_peer_uid(("127.0.0.1", 1), server.getsockname()) is None
-        assert client.getsockname() == address
 
 
 def test_the_page_escapes_every_value_and_needs_no_script_to_work() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from govuk_imds.core.callers import ClientSocket
-from govuk_imds.daemon.peers_linux import LinuxPeers, SockDiag, chain, find_pid, owner_from_proc, read_process
+from govuk_imds.daemon.peers_linux import LinuxPeers, chain, find_pid, read_process
+from govuk_imds.socket_owner import SockDiag, owner_from_proc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's /proc and netlink")
 
@@ -56,7 +57,7 @@ def test_netlink_and_proc_net_tcp_name_the_same_socket_and_owner() -> None:
             by_netlink = diag.owner(client.peer, client.local)
             assert by_netlink is not None
             assert by_netlink == owner_from_proc(client.peer, client.local)
-            assert by_netlink[1] == os.getuid()
+            assert by_netlink.uid == os.getuid()
         # once the client has gone, its socket has no owner
         assert diag.owner(client.peer, client.local) is None
     finally:
@@ -98,7 +99,7 @@ def test_a_process_run_by_a_shell_shows_the_shell_and_a_renamed_argv0(tmp_path: 
                 with accepted:
                     found = owner_from_proc(peer, accepted.getsockname())
                     assert found is not None
-                    pid = find_pid(*found)
+                    pid = find_pid(found.inode, found.uid)
                     assert pid is not None
                     processes = chain(pid)
             finally:
@@ -113,7 +114,9 @@ def test_a_process_run_by_a_shell_shows_the_shell_and_a_renamed_argv0(tmp_path: 
 
 def test_a_previous_caller_is_tried_first_and_a_gone_socket_is_not_found() -> None:
     with connected() as (process, client):
-        inode, uid = owner_from_proc(client.peer, client.local) or (0, 0)
+        found = owner_from_proc(client.peer, client.local)
+        assert found is not None
+        inode, uid = found.inode, found.uid
         assert find_pid(inode, uid, recent=[process.pid]) == process.pid
     assert find_pid(inode, uid, recent=[process.pid]) is None  # closed: nobody holds it
 

@@ -251,16 +251,20 @@ def test_a_control_socket_served_by_another_uid_is_refused_by_the_client(world: 
 
 def test_both_ways_of_asking_the_kernel_name_the_listeners_owner(world: World, other: OtherUser) -> None:
     """sock_diag, and /proc/net/tcp where netlink is closed: each names the other user's listener, and ours."""
-    from govuk_imds.endpoint_client import _owner_by_proc, _owner_by_sock_diag
+    from govuk_imds.socket_owner import SockDiag, owner_from_proc
+
+    def uids(connection: socket.socket) -> tuple[int | None, ...]:
+        ends = connection.getpeername(), connection.getsockname()  # the listener's side
+        with SockDiag() as diag:
+            found = diag.owner(*ends), owner_from_proc(*ends)
+        return tuple(None if owner is None else owner.uid for owner in found)
 
     squatter = squat(other, "127.0.0.1", world.port)
     try:
         with socket.create_connection(("127.0.0.1", world.port), timeout=10) as connection:
-            ports = connection.getpeername()[1], connection.getsockname()[1]
-            assert _owner_by_sock_diag(*ports) == _owner_by_proc(*ports) == other.uid
+            assert uids(connection) == (other.uid, other.uid)
     finally:
         what_it_received(squatter)
     with held_socket(world.port) as ours, socket.create_connection(("127.0.0.1", world.port), timeout=10) as mine:
-        ports = mine.getpeername()[1], mine.getsockname()[1]
-        assert _owner_by_sock_diag(*ports) == _owner_by_proc(*ports) == os.getuid()
+        assert uids(mine) == (os.getuid(), os.getuid())
         assert ours.fileno() > 0

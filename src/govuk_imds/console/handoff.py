@@ -8,8 +8,8 @@ POST that keeps the token out of the address bar and history. The page is:
 
 - served once, and only within ``lifetime`` seconds (a minute);
 - served only to a request whose ``Host`` is exactly its own address (a DNS-rebinding page gets nothing);
-- on Linux, served only to a client socket owned by our own uid, which the kernel's TCP table names
-  (``/proc/net/tcp``); an unknown owner is refused too. Elsewhere the random path and the minute are the guard;
+- on Linux, served only to a client socket owned by our own uid, which the kernel's socket table names
+  (``socket_owner``); an unknown owner is refused too. Elsewhere the random path and the minute are the guard;
 - sent with ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` and a CSP that runs only its own script
   (and no ``form-action``: browsers hold the redirects that follow a form to it, and AWS redirects to the console).
 
@@ -22,54 +22,20 @@ from __future__ import annotations
 import html
 import os
 import secrets
-import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 
 from ..aws.federation import BrowserRequest
+from ..socket_owner import socket_uid
 
 LIFETIME_SECONDS = 60.0
 _USED = b"This sign-in page has been used or has expired. Run `govuk-imds console` again.\n"
 UidLookup = Callable[[tuple[str, int], tuple[str, int]], int | None]
-
-
-def tcp_peer_uid(client: tuple[str, int], server: tuple[str, int], proc_net: Path = Path("/proc/net")) -> int | None:
-    """The uid owning the client end of a loopback TCP connection to ``server``, from the kernel's TCP table.
-
-    The client's row is the one whose local address is the client's and whose remote address is ours. An IPv6
-    socket talking to our IPv4 address shows in ``tcp6`` with IPv4-mapped addresses. None if no row matches.
-    """
-    rows = (("tcp", _ipv4_hex), ("tcp6", _ipv4_mapped_hex))
-    for table, encode in rows:
-        local, remote = encode(*client), encode(*server)
-        try:
-            lines = (proc_net / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 7 and fields[1] == local and fields[2] == remote:
-                return int(fields[7])
-    return None
-
-
-def _ipv4_hex(address: str, port: int) -> str:
-    # The kernel prints each 32-bit word of an address in the machine's own byte order.
-    (word,) = struct.unpack("=I", socket.inet_aton(address))
-    return f"{word:08X}:{port:04X}"
-
-
-def _ipv4_mapped_hex(address: str, port: int) -> str:
-    packed = socket.inet_pton(socket.AF_INET6, f"::ffff:{address}")
-    words = struct.unpack("=4I", packed)
-    return "".join(f"{word:08X}" for word in words) + f":{port:04X}"
 
 
 def page(request: BrowserRequest, nonce: str) -> bytes:
@@ -106,7 +72,7 @@ class Handoff:
         self._deadline = clock() + lifetime
         # The uid check is Linux's: elsewhere there is no table that names a TCP peer's owner.
         if peer_uid is None and sys.platform.startswith("linux"):
-            peer_uid = tcp_peer_uid
+            peer_uid = socket_uid  # the client socket: its local end is the client's, its remote end ours
         self._peer_uid = peer_uid
         self._lock = threading.Lock()
         self._used = False

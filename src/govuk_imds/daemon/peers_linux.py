@@ -1,9 +1,9 @@
 """Which process is at the other end of a loopback TCP connection to the daemon, on Linux.
 
-1. The connection to the client socket's inode and owner: one netlink ``sock_diag`` request for the exact
-   address pair. The kernel answers from its hash table in 6-8 µs however many sockets exist, so this runs on
-   the event loop. ``/proc/net/tcp`` is the fallback where netlink is refused; it walks every socket of the
-   network namespace (6-50 ms) and so runs in the worker.
+1. The connection to the client socket's inode and owner (``socket_owner``): one netlink ``sock_diag`` request
+   for the exact address pair, 6-8 µs however many sockets exist, so this runs on the event loop.
+   ``/proc/net/tcp`` is the fallback where netlink is refused; it walks every socket of the network namespace
+   (6-50 ms) and so runs in the worker.
 2. The inode to a pid. The kernel keeps no reverse index, so ``/proc/<pid>/fd`` links are read, cheapest first:
    the processes that called before (a long-lived boto3 program reconnecting), the pids allocated last (a
    command started a moment ago), then every process of the socket's uid, newest first.
@@ -20,26 +20,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
-import struct
 import time
 from collections.abc import Callable, Sequence
 
 from ..core.callers import CLIENT_GONE, MAX_CHAIN, Caller, ClientSocket, Process
+from ..socket_owner import SockDiag, owner_from_proc
 
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST = 1
-_NLMSG_ERROR = 2
-_NO_COOKIE = 0xFFFFFFFF
-_ALL_STATES = 0xFFFFFFFF
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
-_REQUEST = struct.Struct("=BBBxI")  # inet_diag_req_v2: family, protocol, extensions, pad, states
-_PORTS = struct.Struct(">HH")  # inet_diag_sockid: source and destination port, network order
-_ADDRESSES = struct.Struct("=16s16sIII")  # source, destination, interface, cookie
-# inet_diag_msg: family, state, timer, retransmits, the 48-byte sockid, then these
-_MESSAGE_TAIL = struct.Struct("=IIIII")  # expires, receive queue, send queue, uid, inode
-_MESSAGE_TAIL_AT = _HEADER.size + 4 + 48
 #: How far below the last allocated pid to look for a client that has just started.
 RECENT_PID_WINDOW = 256
 #: How long an ancestor's command line, executable and directory are trusted without reading them again.
@@ -47,80 +33,6 @@ ANCESTOR_TTL = 10.0
 _KNOWN_LIMIT = 1024
 _MAX_ARGUMENTS = 64
 _MAX_ARGUMENT = 512
-
-
-class SockDiag:
-    """The kernel's socket table over netlink: one socket, used from one thread (the event loop's)."""
-
-    def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG)
-        self._socket.setblocking(False)
-        self._sequence = 0
-
-    def close(self) -> None:
-        self._socket.close()
-
-    def owner(self, peer: tuple[str, int], local: tuple[str, int]) -> tuple[int, int] | None:
-        """``(inode, uid)`` of the socket whose source is ``peer`` and destination ``local``; None if there is
-        none any more (the client hung up: a closed or TIME_WAIT socket has no inode)."""
-        family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
-        body = (
-            _REQUEST.pack(family, socket.IPPROTO_TCP, 0, _ALL_STATES)
-            + _PORTS.pack(peer[1], local[1])
-            + _ADDRESSES.pack(_packed(peer[0], family), _packed(local[0], family), 0, _NO_COOKIE, _NO_COOKIE)
-        )
-        self._sequence = (self._sequence + 1) & 0xFFFFFFFF
-        self._socket.send(_HEADER.pack(_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST,
-                                       self._sequence, 0) + body)
-        # The kernel answers a single-socket request inside send(): the reply is already queued.
-        while True:
-            try:
-                data = self._socket.recv(8192)
-            except BlockingIOError:
-                return None
-            _length, kind, _flags, sequence, _port = _HEADER.unpack_from(data)
-            if sequence != self._sequence:
-                continue  # a late answer to an earlier request
-            if kind != _SOCK_DIAG_BY_FAMILY:
-                return None  # NLMSG_ERROR: ENOENT, no such socket
-            *_, uid, inode = _MESSAGE_TAIL.unpack_from(data, _MESSAGE_TAIL_AT)
-            return (inode, uid) if inode else None
-
-
-def _packed(address: str, family: int) -> bytes:
-    return socket.inet_pton(family, address).ljust(16, b"\0")
-
-
-def owner_from_proc(peer: tuple[str, int], local: tuple[str, int]) -> tuple[int, int] | None:
-    """The same answer as ``SockDiag.owner`` from ``/proc/net/tcp`` (then ``tcp6``, where a dual-stack client's
-    socket shows a v4-mapped address): slow, for where netlink is refused."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if ":" in peer[0] and table.endswith("tcp"):
-            continue
-        six = table.endswith("6")
-        key = f" {_proc_address(peer[0], six)}:{peer[1]:04X} {_proc_address(local[0], six)}:{local[1]:04X} "
-        try:
-            with open(table, "rb") as handle:
-                text = handle.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        at = text.find(key)
-        if at < 0:
-            continue
-        fields = text[at : text.find("\n", at)].split()
-        # local remote state queues timer retransmits uid timeout inode ...
-        inode, uid = int(fields[8]), int(fields[6])
-        return (inode, uid) if inode else None
-    return None
-
-
-def _proc_address(address: str, six: bool) -> str:
-    """/proc/net/tcp prints each 32-bit word of an address in host byte order, in hex."""
-    if six:
-        raw = socket.inet_pton(socket.AF_INET6, address if ":" in address else f"::ffff:{address}")
-    else:
-        raw = socket.inet_aton(address)
-    return "".join(f"{word:08X}" for word in struct.unpack(f"={len(raw) // 4}I", raw))
 
 
 class LinuxPeers:
@@ -144,9 +56,9 @@ class LinuxPeers:
             found = self._diag.owner(peer, local)
         except OSError as exc:
             return f"the kernel's socket table could not be read ({exc.strerror})"
-        if found is None:
+        if found is None or not found.inode:
             return CLIENT_GONE
-        return ClientSocket(peer, local, inode=found[0], uid=found[1])
+        return ClientSocket(peer, local, inode=found.inode, uid=found.uid)
 
     def identify(
         self, client: ClientSocket, recent: Sequence[int], wanted: Callable[[], bool] = lambda: True
@@ -154,9 +66,9 @@ class LinuxPeers:
         inode, uid = client.inode, client.uid
         if inode is None:
             found = owner_from_proc(client.peer, client.local)
-            if found is None:
+            if found is None or not found.inode:
                 return Caller(problem=CLIENT_GONE)
-            inode, uid = found
+            inode, uid = found.inode, found.uid
         pid = find_pid(inode, uid, recent, wanted)
         if pid is None:
             return Caller(uid=uid, problem=_why_not_found(uid) if wanted() else CLIENT_GONE)
