@@ -9,7 +9,6 @@ Spans measured on one clock (an unlock's ``session_duration``) need no correctio
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 
 from .timefmt import span
 
@@ -26,6 +25,9 @@ def server_time(date_header: object) -> datetime | None:
     """AWS's time from an HTTP ``Date`` header (RFC 7231), or None if there is none or it is not a date."""
     if not isinstance(date_header, str) or not date_header:
         return None
+    # Here, not at the top: email.utils costs every light command several ms, and only the daemon calls this.
+    from email.utils import parsedate_to_datetime
+
     try:
         moment = parsedate_to_datetime(date_header)
     except (TypeError, ValueError):

@@ -2,7 +2,7 @@
 becomes their IAM user and MFA device. The facts live in ``accounts.toml`` beside this module (inside the wheel);
 this module reads them and applies the naming rules.
 
-Light: ``tomllib`` and ``importlib.resources`` only, so ``accounts`` and completion stay fast.
+Light: ``tomllib`` and (when the file is read) ``importlib.resources`` only, so ``accounts`` and completion stay fast.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from ..core.shapes import ACCOUNT_ID, PROFILE_NAME, ROLE_NAME
@@ -81,6 +80,8 @@ class Catalogue:
 
 def load_catalogue() -> Catalogue:
     """GOV.UK's accounts and roles, from the data file inside the package."""
+    from importlib import resources  # here: every command imports this module, few read the file
+
     source = resources.files(__package__).joinpath(DATA_FILE)
     try:
         document = tomllib.loads(source.read_text(encoding="utf-8"))

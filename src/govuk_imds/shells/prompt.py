@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 SNIPPETS = {"bash": "prompt.bash", "zsh": "prompt.zsh", "fish": "prompt.fish", "starship": "starship.toml"}
 
 
 def snippet(shell: str) -> str:
+    from importlib import resources  # here: every command imports this module (6 ms), only `prompt` reads a file
+
     return resources.files(__package__).joinpath("snippets", SNIPPETS[shell]).read_text(encoding="utf-8")
