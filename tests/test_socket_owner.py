@@ -68,7 +68,7 @@ def test_a_closed_socket_and_one_in_time_wait_have_no_owner() -> None:
 
 
 def test_proc_tables_that_cannot_be_read_give_no_owner(tmp_path: Path) -> None:
-    assert owner_from_proc(("127.0.0.1", 1), ("127.0.0.1", 2), proc_net=tmp_path) is None
+    assert owner_from_proc(("127.0.0.1", 1), ("127.0.0.1", 2), proc_net=str(tmp_path)) is None
 
 
 def _states(port: int) -> set[str]:

@@ -17,9 +17,9 @@ would report uid 0).
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
-from pathlib import Path
 from typing import NamedTuple
 
 Address = tuple[str, int]
@@ -99,13 +99,15 @@ class SockDiag:
             return Owner(uid, inode)
 
 
-def owner_from_proc(source: Address, destination: Address, proc_net: Path = Path("/proc/net")) -> Owner | None:
-    """``SockDiag.owner``'s answer from ``/proc/net/tcp`` and ``tcp6``: slow, for where netlink is refused."""
+def owner_from_proc(source: Address, destination: Address, proc_net: str = "/proc/net") -> Owner | None:
+    """``SockDiag.owner``'s answer from ``/proc/net/tcp`` and ``tcp6``: slow, for where netlink is refused. (No
+    pathlib here: this module is on the lean ``credential-process`` path, where pathlib's imports cost 3 ms.)"""
     for family, ends in _families(source, destination):
-        table = proc_net / ("tcp6" if family == socket.AF_INET6 else "tcp")
+        table = os.path.join(proc_net, "tcp6" if family == socket.AF_INET6 else "tcp")
         key = f" {_proc_hex(ends[0])}:{source[1]:04X} {_proc_hex(ends[1])}:{destination[1]:04X} "
         try:
-            text = table.read_bytes().decode("ascii", "replace")
+            with open(table, "rb") as handle:
+                text = handle.read().decode("ascii", "replace")
         except OSError:
             continue
         at = text.find(key)
