@@ -20,7 +20,7 @@ import time
 
 from ..config.settings import Settings
 from ..core.environment import EnvironmentSpec
-from ..daemon.state_files import unlocked_until
+from ..core.state_line import unlocked_until
 
 NO_UNLOCK_HELP = "do not unlock a locked environment first (for scripts: the command runs, and its tools are refused)"
 

@@ -2,13 +2,8 @@
 
 Prompt segments and status lines read it with their shell's own builtins, so a prompt never starts Python. The
 service calls ``changed`` whenever an environment is unlocked or locked; the daemon clears the directory when it
-starts and stops, and a missing file means locked. One line, written atomically with mode 0600:
-
-    unlocked 1764530000 2025-11-30T19:13:20Z     (the MFA session's end, in epoch seconds for shells, and RFC 3339)
-    locked
-
-Nothing secret is in it. Writing it must never break an unlock or a lock: a failure is logged and forgotten. The
-CLI reads it too (``unlocked_until``), to know without a round trip whether ``exec`` must unlock first.
+starts and stops, and a missing file means locked. One line (``core/state_line``), written atomically with mode 0600.
+Nothing secret is in it. Writing it must never break an unlock or a lock: a failure is logged and forgotten.
 """
 
 from __future__ import annotations
@@ -18,24 +13,10 @@ from datetime import datetime
 
 from ..config.files import atomic_write, ensure_private_dir
 from ..config.paths import RuntimePaths
-from ..core.clock import rfc3339
+from ..core.state_line import state_line
 from ..errors import GovukImdsError
 
 log = logging.getLogger(__name__)
-
-
-def state_line(unlocked_until: datetime | None) -> bytes:
-    if unlocked_until is None:
-        return b"locked\n"
-    return f"unlocked {int(unlocked_until.timestamp())} {rfc3339(unlocked_until)}\n".encode("ascii")
-
-
-def unlocked_until(line: bytes) -> int | None:
-    """The end (epoch seconds) a ``state_line`` of an unlocked environment names; ``None`` for anything else."""
-    words = line.split()
-    if len(words) >= 2 and words[0] == b"unlocked" and words[1].isdigit():
-        return int(words[1])
-    return None
 
 
 class StateFiles:

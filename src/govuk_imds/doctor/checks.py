@@ -10,7 +10,6 @@ is; ``--strict`` counts warnings as problems too. No boto3, aiohttp or keyring h
 
 from __future__ import annotations
 
-import hmac
 import stat
 import sys
 from collections.abc import Mapping, Sequence
@@ -153,6 +152,8 @@ def check_token_variable(environ: Mapping[str, str], name: str, token_file: str)
                 name,
             )
         ]
+    import hmac  # here: `env` imports this module for two other checks
+
     if not hmac.compare_digest(value.encode("utf-8", "replace"), token):
         return [
             problem(
