@@ -61,6 +61,21 @@ def peer_uid(connection: socket.socket) -> int | None:
     return None
 
 
+def listening(socket_path: Path) -> bool:
+    """Whether a daemon listens on ``socket_path``: one ``connect``, no request (about 30 µs). A daemon killed with
+    SIGKILL leaves its socket file (and its state files) behind, so the file's existence says nothing."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(socket_path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        return False
+    except OSError:
+        return True  # something else is wrong with it: the command that uses it will say what
+    finally:
+        probe.close()
+    return True
+
+
 def request(socket_path: Path, message: dict[str, Any], *, timeout: float = TIMEOUT_SECONDS) -> dict[str, Any]:
     """Send one request to the daemon and return its answer; raise ``DaemonNotRunning`` if nobody listens."""
     check_socket_path(socket_path)

@@ -260,3 +260,23 @@ def test_sigterm_lets_a_request_in_flight_finish_with_a_full_answer(world: World
     finally:
         if daemon.poll() is None:
             daemon.kill()
+
+
+def test_a_daemon_killed_with_sigkill_is_not_taken_for_a_running_one(world: World) -> None:
+    """Its socket and state files stay behind ("unlocked"): `env` and `exec` must still say it is not running."""
+    world.add_key()
+    world.start()
+    assert world.unlock("production").returncode == 0
+    pid = world.daemon_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not world.cli("status").returncode == 0, 10, "the daemon to go")
+    assert (world.runtime / "control.sock").exists()
+    assert (world.runtime / "state" / "production").read_text().startswith("unlocked ")  # stale
+    not_running = "govuk-imds: the daemon is not running; run `govuk-imds start`"
+    printed = world.cli("env", "production")
+    assert printed.returncode == 0
+    assert printed.stderr.startswith(not_running), printed.stderr
+    ran = world.cli("exec", "production", "--", "echo", "ran", input="")
+    assert (ran.returncode, ran.stdout) == (0, "ran\n")
+    assert ran.stderr.startswith(not_running), ran.stderr

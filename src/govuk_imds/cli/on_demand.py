@@ -29,9 +29,12 @@ def unlock_if_locked(settings: Settings, spec: EnvironmentSpec, *, wanted: bool)
     """0 once ``spec`` is unlocked (or when unlocking was not wanted, or cannot happen here); else the failed
     unlock's exit status (it has said why)."""
     from ..config.files import runtime_dir_ready
+    from ..control import listening
 
-    if not wanted or not runtime_dir_ready(settings.runtime.root) or not settings.runtime.control_socket.exists():
-        return 0  # no daemon: the command says so itself (a squatted runtime dir has raised, before it is read)
+    if not wanted or not runtime_dir_ready(settings.runtime.root) or not listening(settings.runtime.control_socket):
+        # No daemon (the command says so itself), or one killed with SIGKILL, whose state files still say
+        # "unlocked". A squatted runtime dir has raised before anything in it is read.
+        return 0
     if _unlocked(settings, spec.name):
         return 0
     status = unlock_now(settings, spec)

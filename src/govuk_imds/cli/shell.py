@@ -63,10 +63,11 @@ def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
     """The variables for `env`, `exec` and `shell`, with a line on stderr for anything that will stop tools using
     them."""
     from ..config.files import runtime_dir_ready
+    from ..control import listening
 
     runtime_dir_ready(settings.runtime.root)  # a token path inside someone else's directory is never handed out
     token_file = settings.runtime.token_file(spec.name)
-    running = settings.runtime.control_socket.exists()
+    running = listening(settings.runtime.control_socket)  # not the file: a SIGKILLed daemon leaves it
     token = _token(token_file, spec.name, running=running)
     if not running:
         again = "" if token else ", then this command again (tools that read only the token variable need it)"
