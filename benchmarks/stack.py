@@ -32,6 +32,7 @@ __all__ = [
     "StsProxy",
     "World",
     "bench_world",
+    "make_world",
     "moto_and_proxy",
     "pin",
     "rss_kib",
