@@ -27,13 +27,9 @@ NO_UNLOCK_HELP = "do not unlock a locked environment first (for scripts: the com
 
 def unlock_if_locked(settings: Settings, spec: EnvironmentSpec, *, wanted: bool) -> int:
     """0 once ``spec`` is unlocked (or when unlocking was not wanted, or cannot happen here); else the failed
-    unlock's exit status (it has said why)."""
-    from ..config.files import runtime_dir_ready
-    from ..control import listening
-
-    if not wanted or not runtime_dir_ready(settings.runtime.root) or not listening(settings.runtime.control_socket):
-        # No daemon (the command says so itself), or one killed with SIGKILL, whose state files still say
-        # "unlocked". A squatted runtime dir has raised before anything in it is read.
+    unlock's exit status (it has said why). ``wanted`` is false for ``--no-unlock``, and when no daemon listens
+    (the caller has checked the runtime dir and asked the control socket; the command then says so itself)."""
+    if not wanted:
         return 0
     if _unlocked(settings, spec.name):
         return 0

@@ -59,19 +59,25 @@ def add_commands(command: AddCommand) -> None:
     profile.add_argument("environment")
 
 
-def _variables(settings: Settings, spec: EnvironmentSpec) -> dict[str, str]:
-    """The variables for `env`, `exec` and `shell`, with a line on stderr for anything that will stop tools using
-    them."""
+def _variables(settings: Settings, spec: EnvironmentSpec, *, unlock: bool) -> dict[str, str] | int:
+    """The variables for `env`, `exec` and `shell`, once ``spec`` is unlocked (when ``unlock``), with a line on
+    stderr for anything that will stop tools using them; a failed unlock's exit status instead (it has said why)."""
     from ..config.files import runtime_dir_ready
     from ..control import listening
 
-    runtime_dir_ready(settings.runtime.root)  # a token path inside someone else's directory is never handed out
+    # A token path inside someone else's directory is never handed out: a squatted runtime dir raises here. Whether
+    # the daemon runs is asked of its socket, once: a daemon killed with SIGKILL leaves the file (and an "unlocked"
+    # state) behind.
+    running = runtime_dir_ready(settings.runtime.root) and listening(settings.runtime.control_socket)
+    status = unlock_if_locked(settings, spec, wanted=unlock and running)
+    if status:
+        return status
     token_file = settings.runtime.token_file(spec.name)
-    running = listening(settings.runtime.control_socket)  # not the file: a SIGKILLed daemon leaves it
     token = _token(token_file, spec.name, running=running)
     if not running:
         again = "" if token else ", then this command again (tools that read only the token variable need it)"
         print(f"govuk-imds: the daemon is not running; run `govuk-imds start`{again}", file=sys.stderr)
+    _warn_about_shadowing_files(settings)
     return shellenv.endpoint_variables(
         settings.endpoint_base + spec.name,
         str(token_file),
@@ -119,11 +125,9 @@ def _warn_about_shadowing_files(settings: Settings) -> None:
 
 def cmd_env(arguments: argparse.Namespace, settings: Settings) -> int:
     spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
-    status = unlock_if_locked(settings, spec, wanted=not arguments.no_unlock)
-    if status:
-        return status  # nothing on stdout: `eval` changes nothing
-    variables = _variables(settings, spec)
-    _warn_about_shadowing_files(settings)
+    variables = _variables(settings, spec, unlock=not arguments.no_unlock)
+    if isinstance(variables, int):
+        return variables  # nothing on stdout: `eval` changes nothing
     shell = "json" if arguments.json else arguments.shell
     print(shellenv.render(variables, shell))
     return 0
@@ -137,11 +141,9 @@ def cmd_exec(arguments: argparse.Namespace, settings: Settings) -> int:
     no_unlock = arguments.no_unlock or "--no-unlock" in options
     yes = arguments.yes or "--yes" in options
     _confirm(settings, spec, f"Run `{shlex.join(argv)}` with {{environment}} credentials?", yes=yes)
-    status = unlock_if_locked(settings, spec, wanted=not no_unlock)
-    if status:
-        return status
-    variables = _variables(settings, spec)
-    _warn_about_shadowing_files(settings)
+    variables = _variables(settings, spec, unlock=not no_unlock)
+    if isinstance(variables, int):
+        return variables
     _become(argv, shellenv.apply(os.environ, variables))
 
 
@@ -150,11 +152,9 @@ def cmd_shell(arguments: argparse.Namespace, settings: Settings) -> int:
     is a child of the shell the person typed in, so `exit` leaves that one as it was."""
     spec = load_environments(settings, only=[arguments.environment]).resolve(arguments.environment)
     _confirm(settings, spec, "Start a shell with {environment} credentials?", yes=arguments.yes)
-    status = unlock_if_locked(settings, spec, wanted=not arguments.no_unlock)
-    if status:
-        return status
-    variables = _variables(settings, spec)
-    _warn_about_shadowing_files(settings)
+    variables = _variables(settings, spec, unlock=not arguments.no_unlock)
+    if isinstance(variables, int):
+        return variables
     program = _users_shell()
     inside = os.environ.get("GOVUK_IMDS_ENVIRONMENT")
     where = f" (inside the one for {inside})" if inside else ""

@@ -31,6 +31,8 @@ async def start_control_server(path: Path, handler: Handler) -> asyncio.Abstract
                 return
             try:
                 line = await asyncio.wait_for(reader.readline(), timeout=10)
+                if not line:
+                    return  # connected and hung up: the CLI asking whether anything listens (control.listening)
                 answer = await handler(control.decode(line))
             except GovukImdsError as exc:
                 answer = {
